@@ -1,0 +1,135 @@
+"""Byte transports: what a driver needs of a serial link.
+
+A driver takes its transport in its constructor (as httpx takes a transport), so the same driver
+runs over a real serial port, a serial-to-Ethernet server, a pseudo-terminal served by a
+simulator, a :class:`~instruments.recording.RecordingTransport` or a
+:class:`~instruments.recording.ReplayTransport`.
+
+:class:`SerialTransport` opens its port with :func:`serial.serial_for_url`, so all of these work:
+
+* ``/dev/ttyUSB0`` (a USB-serial adapter) or a pseudo-terminal slave path such as ``/dev/pts/5``;
+* ``socket://127.0.0.1:4001`` (a serial-to-Ethernet server, or a simulator on a loopback socket).
+
+Reconnect on demand: the port is opened on first use, not in the constructor. When the link
+drops (the read or write fails, or a socket is closed by the peer) the transport closes the port,
+raises :class:`~instruments.errors.InstrumentConnectionError`, and opens the port again on the
+next ``write``. Bytes in flight when the link dropped are lost; because every driver command is
+idempotent, the caller simply repeats the command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, TypeVar, runtime_checkable
+
+import serial
+
+from instruments.errors import InstrumentConnectionError, InstrumentTimeout, translated
+
+__all__ = ["SerialTransport", "Transport"]
+
+_T = TypeVar("_T")
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """A bidirectional byte link to one device.
+
+    Implementations raise only :class:`~instruments.errors.InstrumentError` subclasses:
+    :class:`~instruments.errors.InstrumentTimeout` when bytes do not arrive in time and
+    :class:`~instruments.errors.InstrumentConnectionError` when the link is down.
+    """
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` to the device (connecting first if needed)."""
+        ...
+
+    def read_line(self) -> bytes:
+        """Read up to and including the next ``b"\\n"``."""
+        ...
+
+    def read_exact(self, n: int) -> bytes:
+        """Read exactly ``n`` bytes."""
+        ...
+
+    def close(self) -> None:
+        """Release the link; a later ``write`` may open it again."""
+        ...
+
+
+class SerialTransport:
+    """A pyserial port, opened lazily and reopened after a dropped connection.
+
+    Args:
+        url: a device path (``/dev/ttyUSB0``, ``/dev/pts/5``) or a pyserial URL
+            (``socket://127.0.0.1:4001``).
+        baudrate: line speed (baud; ignored by sockets and pseudo-terminals).
+        timeout: the longest wait for the bytes of one read (seconds).
+    """
+
+    def __init__(self, url: str, baudrate: int = 9600, timeout: float = 2.0) -> None:
+        if not url:
+            raise ValueError("SerialTransport needs a port path or URL, e.g. /dev/ttyUSB0 or socket://127.0.0.1:4001")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        self.url = url
+        self.baudrate = baudrate
+        self.timeout = timeout
+        self._port: serial.SerialBase | None = None
+
+    def __repr__(self) -> str:
+        state = "open" if self._port is not None else "closed"
+        return f"SerialTransport({self.url!r}, baudrate={self.baudrate}, timeout={self.timeout}) [{state}]"
+
+    @property
+    def is_open(self) -> bool:
+        """True while the port is open."""
+        return self._port is not None
+
+    def open(self) -> None:
+        """Open the port now (``write`` does this on demand)."""
+        if self._port is None:
+            with translated(f"opening {self.url}"):
+                self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=self.timeout,
+                                                   write_timeout=self.timeout)
+
+    def write(self, data: bytes) -> None:
+        self.open()
+        self._io(lambda port: port.write(data), "writing")
+
+    def read_line(self) -> bytes:
+        line = self._io(lambda port: port.read_until(b"\n"), "reading a line")
+        if not line.endswith(b"\n"):
+            raise InstrumentTimeout(f"{self.url}: no complete line within {self.timeout} s (got {line!r})")
+        return line
+
+    def read_exact(self, n: int) -> bytes:
+        data = self._io(lambda port: port.read(n), f"reading {n} bytes")
+        if len(data) != n:
+            raise InstrumentTimeout(f"{self.url}: {len(data)} of {n} bytes arrived within {self.timeout} s")
+        return data
+
+    def close(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            try:
+                port.close()
+            except (serial.SerialException, OSError):
+                pass  # the link is already gone; nothing more to release
+
+    def _io(self, action: Callable[[serial.SerialBase], _T], what: str) -> _T:
+        """Run ``action(port)``, closing the port when the link fails so the next write reconnects."""
+        if self._port is None:
+            raise InstrumentConnectionError(f"{self.url}: not connected (write a command first)")
+        try:
+            with translated(f"{self.url}: {what}"):
+                return action(self._port)
+        except InstrumentConnectionError:
+            self.close()
+            raise
+
+    def __enter__(self) -> SerialTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

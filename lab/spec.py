@@ -1,0 +1,338 @@
+"""Campaign specs: what a scientist writes (TOML), validated before anything is stored.
+
+A spec names the campaign, its search space, objectives, budget, batch size, policy, reward
+definition, workflow (how parameters become instrument commands) and instruments. See
+``lab/examples/batio3.toml`` for a complete one. :func:`load_spec` refuses a bad spec with
+:class:`~lab.errors.SpecError`, whose message lists every problem, each naming its field::
+
+    parameters[0].elements: unknown element 'Xx' (expected a symbol such as 'Ba' or 'Ti')
+    budget.experiments: Input should be greater than 0
+
+Example:
+    >>> spec = load_spec(example_path("batio3"))
+    >>> spec.search_space().names
+    ('cations', 'temperature_c', 'dwell_h', 'atmosphere')
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pymatgen.core import Composition, Element
+
+from lab.errors import SearchSpaceError, SpecError
+from lab.reward import RewardDefinition
+from lab.search_space import (
+    CategoricalParameter,
+    CompositionParameter,
+    ContinuousParameter,
+    IntegerParameter,
+    Parameter,
+    SearchSpace,
+)
+from lab.state import Objective
+
+__all__ = ["CampaignSpec", "load_spec", "parse_spec", "example_path"]
+
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+
+
+def example_path(name: str) -> Path:
+    """Path of a shipped example spec, e.g. ``example_path("batio3")``."""
+    path = EXAMPLES_DIR / f"{name}.toml"
+    if not path.exists():
+        known = sorted(p.stem for p in EXAMPLES_DIR.glob("*.toml"))
+        raise FileNotFoundError(f"no example spec {name!r}; shipped examples: {known}")
+    return path
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContinuousSpec(_Strict):
+    type: Literal["continuous"]
+    name: str
+    low: float
+    high: float
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ContinuousSpec:
+        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be finite and below high ({self.high})")
+        return self
+
+
+class IntegerSpec(_Strict):
+    type: Literal["integer"]
+    name: str
+    low: int
+    high: int
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntegerSpec:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+class CategoricalSpec(_Strict):
+    type: Literal["categorical"]
+    name: str
+    choices: list[str] = Field(min_length=1)
+
+    @field_validator("choices")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"choices must be unique, got {v}")
+        return v
+
+
+class CompositionSpec(_Strict):
+    """Element fractions, e.g. ``elements = { Ba = [0.4, 0.6], Ti = [0.4, 0.6] }``."""
+
+    type: Literal["composition"]
+    name: str
+    elements: dict[str, tuple[float, float]] = Field(min_length=1)
+    total: float = Field(default=1.0, gt=0)
+
+    @field_validator("elements")
+    @classmethod
+    def _elements(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for symbol, (lo, hi) in v.items():
+            if not Element.is_valid_symbol(symbol):
+                raise ValueError(f"unknown element {symbol!r} (expected a symbol such as 'Ba' or 'Ti')")
+            if not 0.0 <= lo <= hi:
+                raise ValueError(f"{symbol}: bounds [{lo}, {hi}] must satisfy 0 <= low <= high")
+        return v
+
+    @model_validator(mode="after")
+    def _feasible(self) -> CompositionSpec:
+        try:
+            self.to_parameter()
+        except SearchSpaceError as exc:
+            raise ValueError(str(exc).split(": ", 1)[-1]) from None
+        return self
+
+    def to_parameter(self) -> CompositionParameter:
+        return CompositionParameter(self.name, tuple((e, lo, hi) for e, (lo, hi) in self.elements.items()), self.total)
+
+
+ParameterSpec = Annotated[Union[ContinuousSpec, IntegerSpec, CategoricalSpec, CompositionSpec], Field(discriminator="type")]
+
+
+class ObjectiveSpec(_Strict):
+    name: str
+    direction: Literal["maximize", "minimize"] = "maximize"
+    unit: str = ""
+
+
+class BudgetSpec(_Strict):
+    """At least one of ``experiments`` (a count) and ``hours`` (campaign clock time)."""
+
+    experiments: int | None = Field(default=None, gt=0)
+    hours: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _some(self) -> BudgetSpec:
+        if self.experiments is None and self.hours is None:
+            raise ValueError("give experiments (a positive count) and/or hours (positive)")
+        return self
+
+
+class RewardTermSpec(_Strict):
+    objective: str
+    weight: float = 1.0
+
+
+class RewardSpec(_Strict):
+    version: str = "v1"
+    terms: list[RewardTermSpec] = Field(default_factory=list)
+    failure_reward: float = 0.0
+
+
+class PolicySpec(_Strict):
+    name: str = "qlognei"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkflowSpec(_Strict):
+    """How parameters become instrument steps (see :mod:`lab.workflow`).
+
+    ``kind = "solid_state"``: dose precursors, anneal, XRD, phase analysis.
+    """
+
+    kind: Literal["solid_state"] = "solid_state"
+    composition: str = "cations"
+    temperature: str = "temperature_c"
+    dwell: str = "dwell_h"
+    atmosphere: str | None = "atmosphere"
+    precursors: dict[str, str] = Field(default_factory=lambda: {"Ba": "BaCO3", "Ti": "TiO2"})
+    target_phase: str = "BaTiO3"
+    batch_mg: float = Field(default=1000.0, gt=0)
+    ramp_c_per_min: float = Field(default=5.0, gt=0)
+    default_atmosphere: str = "air"
+    two_theta: tuple[float, float, float] = (10.0, 80.0, 0.02)
+    max_fit_residual: float = Field(default=0.5, gt=0)
+
+    @field_validator("precursors")
+    @classmethod
+    def _formulas(cls, v: dict[str, str]) -> dict[str, str]:
+        for element, formula in v.items():
+            try:
+                comp = Composition(formula)
+            except Exception:  # pymatgen raises several types for bad formulas
+                raise ValueError(f"precursor {formula!r} for {element} is not a chemical formula") from None
+            if element not in {str(e) for e in comp.elements}:
+                raise ValueError(f"precursor {formula} does not contain {element}")
+        return v
+
+
+class InstrumentsSpec(_Strict):
+    """Names of the instruments the campaign uses, by role."""
+
+    dosing: list[str] = Field(default_factory=lambda: ["doser"], min_length=1)
+    furnaces: list[str] = Field(default_factory=lambda: [f"furnace-{i}" for i in range(1, 5)], min_length=1)
+    diffractometer: list[str] = Field(default_factory=lambda: ["xrd"], min_length=1)
+
+
+#: Quantities the solid-state workflow's analysis can report as objectives.
+SOLID_STATE_QUANTITIES = ("target_fraction", "impurity_fraction", "unreacted_fraction", "fit_residual")
+
+
+class CampaignSpec(_Strict):
+    """A whole campaign. Unknown keys are refused, so typos do not pass silently."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    seed: int = 0
+    batch_size: int = Field(default=4, gt=0)
+    approval_required: bool = False
+    parameters: list[ParameterSpec] = Field(min_length=1)
+    objectives: list[ObjectiveSpec] = Field(min_length=1)
+    budget: BudgetSpec
+    reward: RewardSpec = Field(default_factory=RewardSpec)
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    workflow: WorkflowSpec = Field(default_factory=WorkflowSpec)
+    instruments: InstrumentsSpec = Field(default_factory=InstrumentsSpec)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignSpec:
+        names = [p.name for p in self.parameters]
+        if len(set(names)) != len(names):
+            raise ValueError(f"parameters: names must be unique, got {names}")
+        objective_names = {o.name for o in self.objectives}
+        unknown = objective_names - set(SOLID_STATE_QUANTITIES)
+        if unknown:
+            raise ValueError(f"objectives: {sorted(unknown)} not measured by the {self.workflow.kind} workflow "
+                             f"(it measures {list(SOLID_STATE_QUANTITIES)})")
+        for term in self.reward.terms:
+            if term.objective not in objective_names:
+                raise ValueError(f"reward.terms: objective {term.objective!r} is not one of the objectives {sorted(objective_names)}")
+        self._check_workflow(names)
+        return self
+
+    def _check_workflow(self, names: list[str]) -> None:
+        wf = self.workflow
+        by_name = {p.name: p for p in self.parameters}
+        for role in ("composition", "temperature", "dwell"):
+            if getattr(wf, role) not in by_name:
+                raise ValueError(f"workflow.{role}: parameter {getattr(wf, role)!r} is not among the parameters {names}")
+        comp = by_name[wf.composition]
+        if not isinstance(comp, CompositionSpec):
+            raise ValueError(f"workflow.composition: parameter {wf.composition!r} must be of type composition")
+        missing = set(comp.elements) - set(wf.precursors)
+        if missing:
+            raise ValueError(f"workflow.precursors: no precursor for {sorted(missing)}")
+        if wf.atmosphere is not None and wf.atmosphere not in by_name:
+            raise ValueError(f"workflow.atmosphere: parameter {wf.atmosphere!r} is not among the parameters {names}")
+
+    def search_space(self) -> SearchSpace:
+        return SearchSpace(tuple(_to_parameter(p) for p in self.parameters))
+
+    def objective_list(self) -> tuple[Objective, ...]:
+        return tuple(Objective(o.name, o.direction, o.unit) for o in self.objectives)
+
+    def reward_definition(self) -> RewardDefinition:
+        """The reward; with no terms, the primary objective with weight 1."""
+        data = self.reward.model_dump()
+        if not data["terms"]:
+            data["terms"] = [{"objective": self.objectives[0].name, "weight": 1.0}]
+        return RewardDefinition.from_dict(data)
+
+    def to_store_dict(self) -> dict[str, Any]:
+        """The spec as JSON-able data, plus the encoded search space under ``"space"``."""
+        return {**self.model_dump(mode="json"), "space": self.search_space().to_dict()}
+
+    @classmethod
+    def from_store_dict(cls, data: dict[str, Any]) -> CampaignSpec:
+        return cls.model_validate({k: v for k, v in data.items() if k != "space"})
+
+
+def _to_parameter(p: ContinuousSpec | IntegerSpec | CategoricalSpec | CompositionSpec) -> Parameter:
+    if isinstance(p, ContinuousSpec):
+        return ContinuousParameter(p.name, p.low, p.high, p.unit)
+    if isinstance(p, IntegerSpec):
+        return IntegerParameter(p.name, p.low, p.high, p.unit)
+    if isinstance(p, CategoricalSpec):
+        return CategoricalParameter(p.name, tuple(p.choices))
+    return p.to_parameter()
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("continuous", "integer", "categorical", "composition", "function-after"):
+            continue  # pydantic's union tag in the location: not a field name
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "required field is missing"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling)"
+        problems.append(f"{_where(err['loc'])}: {msg}")
+    return problems
+
+
+def parse_spec(text: str, source: str = "<spec>") -> CampaignSpec:
+    """Parse and validate a spec from TOML text.
+
+    Raises:
+        SpecError: the TOML does not parse or the spec is invalid; lists every problem.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(source, [f"not valid TOML: {exc}"]) from None
+    try:
+        return CampaignSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(source, _problems(exc)) from None
+
+
+def load_spec(path: str | Path) -> CampaignSpec:
+    """Read and validate a spec file (see :func:`parse_spec`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(str(path), ["file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(str(path), [f"cannot be read: {exc}"]) from None
+    return parse_spec(text, source=str(path))

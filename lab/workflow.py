@@ -1,0 +1,104 @@
+"""Workflows: how one experiment's parameters become instrument steps, and results objectives.
+
+The ``solid_state`` workflow (DESIGN.md section 5) runs every experiment through three steps:
+
+1. ``dose`` on a dosing station: precursor masses (mg) from the cation fractions,
+2. ``anneal`` in a box furnace: temperature (°C), dwell (hours), ramp (°C/min), atmosphere,
+3. ``xrd`` on the diffractometer: a 2-theta scan (degrees),
+
+then the analysis estimates phase weight fractions from the pattern, from which the objectives
+come (never from any hidden truth).
+
+Example:
+    >>> from lab.spec import WorkflowSpec
+    >>> params = {"cations": {"Ba": 0.5, "Ti": 0.5}, "temperature_c": 1100.0, "dwell_h": 4, "atmosphere": "air"}
+    >>> [s.name for s in plan_steps(params, WorkflowSpec())]
+    ['dose', 'anneal', 'xrd']
+    >>> round(sum(plan_steps(params, WorkflowSpec())[0].command["masses_mg"].values()), 6)
+    1000.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pymatgen.core import Composition
+
+if TYPE_CHECKING:
+    from lab.spec import WorkflowSpec
+
+__all__ = ["PlannedStep", "objectives_from_phases", "plan_steps", "precursor_masses"]
+
+#: Phases counted as unreacted precursors in the solid-state analysis.
+UNREACTED_PHASES = ("BaCO3", "TiO2")
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One instrument step of an experiment.
+
+    Attributes:
+        name: ``"dose"``, ``"anneal"`` or ``"xrd"``.
+        instrument_kind: ``"dosing"``, ``"furnace"`` or ``"xrd"``.
+        command: the driver call's keyword arguments (JSON-able).
+    """
+
+    name: str
+    instrument_kind: str
+    command: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "instrument_kind": self.instrument_kind, "command": dict(self.command)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PlannedStep:
+        return cls(data["name"], data["instrument_kind"], dict(data["command"]))
+
+
+def precursor_masses(fractions: Mapping[str, float], precursors: Mapping[str, str], batch_mg: float) -> dict[str, float]:
+    """Precursor masses (mg) that give the cation ``fractions`` in a batch of ``batch_mg``.
+
+    Each element comes from its precursor (e.g. Ba from BaCO3); moles of precursor are the
+    element's fraction divided by its count per formula unit; masses are scaled to the batch.
+
+    Args:
+        fractions: cation fractions, e.g. ``{"Ba": 0.5, "Ti": 0.5}``.
+        precursors: precursor formula per element, e.g. ``{"Ba": "BaCO3", "Ti": "TiO2"}``.
+        batch_mg: total mass of the dosed powder (mg).
+    """
+    grams = {}
+    for element, frac in fractions.items():
+        comp = Composition(precursors[element])
+        grams[precursors[element]] = frac / comp[element] * comp.weight
+    scale = batch_mg / sum(grams.values())
+    return {formula: round(g * scale, 3) for formula, g in grams.items()}
+
+
+def plan_steps(params: Mapping[str, Any], wf: WorkflowSpec) -> list[PlannedStep]:
+    """The instrument steps of one experiment, in order."""
+    atmosphere = params[wf.atmosphere] if wf.atmosphere else wf.default_atmosphere
+    start, stop, step = wf.two_theta
+    return [
+        PlannedStep("dose", "dosing", {"masses_mg": precursor_masses(params[wf.composition], wf.precursors, wf.batch_mg)}),
+        PlannedStep("anneal", "furnace", {
+            "temperature_c": float(params[wf.temperature]),
+            "dwell_h": float(params[wf.dwell]),
+            "ramp_c_per_min": wf.ramp_c_per_min,
+            "atmosphere": str(atmosphere),
+        }),
+        PlannedStep("xrd", "xrd", {"start_deg": start, "stop_deg": stop, "step_deg": step}),
+    ]
+
+
+def objectives_from_phases(fractions: Mapping[str, float], residual: float, target_phase: str) -> dict[str, float]:
+    """Objective values of the solid-state workflow from estimated phase weight fractions."""
+    target = float(fractions.get(target_phase, 0.0))
+    unreacted = float(sum(fractions.get(p, 0.0) for p in UNREACTED_PHASES))
+    return {
+        "target_fraction": target,
+        "unreacted_fraction": unreacted,
+        "impurity_fraction": max(0.0, 1.0 - target - unreacted),
+        "fit_residual": float(residual),
+    }

@@ -1,0 +1,90 @@
+"""The :class:`Policy` protocol every proposal policy implements, and helpers for its contract.
+
+Contract of ``propose(state, n)``:
+
+1. It returns **at most** ``min(n, state.budget_remaining)`` proposals (``budget_remaining=None``
+   means unlimited); an exhausted budget gives ``[]``, not an error. It may return fewer when the
+   search space has no more distinct points to offer (a small, fully discrete space).
+2. Every proposal is **valid** in ``state.space`` (``state.space.check(p.params)`` passes).
+3. No two proposals of one call are the same point, and none repeats an experiment that is
+   **pending** (in flight) or already **observed**: points are compared by their unit-cube
+   encoding rounded to 9 decimals (:func:`policies.candidates.point_key`).
+4. It is **deterministic** given ``(state.seed, state.decision_index)`` and the state's contents:
+   randomness comes from :func:`derive_seed`, fed to ``random.Random`` / ``torch.Generator`` /
+   scrambled Sobol engines, never from global random number generators (a policy that needs
+   torch's global generator, such as GP fitting, runs under ``torch.random.fork_rng`` with a
+   derived seed, so it neither reads nor disturbs the caller's state).
+5. Each proposal names the policy and its exact ``version`` and carries the log-probability of
+   the pick under that version, conditional on the earlier picks of the same batch (0.0 for
+   deterministic picks), plus small JSON-able ``detail`` (fallback reasons, acquisition values).
+6. Torch tensors never leave :mod:`policies`: in goes a ``CampaignState``, out go ``Proposal``\\ s.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from lab.experiment import Proposal
+from lab.state import CampaignState
+from policies.errors import PolicyArgumentError
+
+__all__ = ["Policy", "batch_size", "derive_seed", "require_int", "version_string"]
+
+_SEED_MOD = 2**62
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """An experiment-proposal policy.
+
+    Attributes:
+        name: registry name, e.g. ``"qlognei"``; copied into every proposal.
+        version: the exact decision rule (code revision plus non-default options), e.g.
+            ``"1"`` or ``"1+pool_size=512"``; rewards are credited to it.
+    """
+
+    name: str
+    version: str
+
+    def propose(self, state: CampaignState, n: int) -> list[Proposal]:
+        """Propose up to ``n`` new experiments for the campaign in ``state`` (see module contract)."""
+        ...
+
+
+def batch_size(state: CampaignState, n: int) -> int:
+    """How many proposals a call may return: ``min(n, budget_remaining)``, never negative.
+
+    Raises:
+        PolicyArgumentError: ``n`` is not a non-negative integer.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise PolicyArgumentError(f"n must be a non-negative integer, got {n!r}")
+    if state.budget_remaining is None:
+        return n
+    return max(0, min(n, int(state.budget_remaining)))
+
+
+def derive_seed(seed: int, decision_index: int | None = None, salt: str = "") -> int:
+    """A reproducible seed in ``[0, 2**62)`` from the campaign seed, decision index and a salt.
+
+    Uses ``seed * 1_000_003 + decision_index`` mixed with a CRC-32 of ``salt`` (not Python's
+    salted ``hash``), so it is the same in every process. ``decision_index=None`` gives a seed
+    that is constant over the campaign (for sequences that continue across decisions).
+    """
+    base = int(seed) * 1_000_003 + (0 if decision_index is None else int(decision_index) + 1)
+    return (base * 2_654_435_761 + zlib.crc32(salt.encode())) % _SEED_MOD
+
+
+def require_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` if it is an int ``>= minimum``, else :class:`PolicyArgumentError`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise PolicyArgumentError(f"option {name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def version_string(base: str, options: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
+    """``base`` plus the options that differ from their defaults, e.g. ``"1+pool_size=512"``."""
+    changed = [f"{k}={options[k]}" for k in sorted(options) if options[k] != defaults.get(k)]
+    return base if not changed else f"{base}+{','.join(changed)}"
