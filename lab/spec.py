@@ -306,7 +306,8 @@ def _problems(exc: ValidationError) -> list[str]:
             msg = "required field is missing"
         elif err["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling)"
-        problems.append(f"{_where(err['loc'])}: {msg}")
+        # cross-field checks run on the whole spec and name their own field at the start of msg
+        problems.append(f"{_where(err['loc'])}: {msg}" if err["loc"] else msg)
     return problems
 
 

@@ -1,0 +1,205 @@
+"""The ``lab`` command: the one front door. Thin: parse, call, print.
+
+Commands: ``lab demo``, ``lab queue SPEC``, ``lab run SPEC``, ``lab worker``, ``lab status [ID]``.
+Errors a user can cause (a bad spec, an unknown campaign, an unreachable database) print one clear
+message and exit with status 2; nothing is written to the store for a bad spec.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from flows.settings import lab_home, prepare_prefect
+
+prepare_prefect()
+
+import db  # noqa: E402  (Prefect settings must be in place before Prefect loads)
+from flows import shutdown  # noqa: E402
+from flows.report import summarise, summary_tables  # noqa: E402
+from instruments.errors import InstrumentError  # noqa: E402
+from lab.errors import LabError  # noqa: E402
+from lab.spec import CampaignSpec, example_path, load_spec  # noqa: E402
+
+app = typer.Typer(help="Self-driving lab controller: queue, run and watch materials-discovery campaigns.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+F = TypeVar("F", bound=Callable[..., Any])
+
+DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $LAB_DATABASE_URL or sqlite:///$LAB_HOME/lab.db).")
+LAB_OPTION = typer.Option(None, "--lab-file", help="Lab file naming real instruments and ports; default: simulated lab.")
+
+
+def friendly(fn: F) -> F:
+    """Turn the errors a user can cause into one red line and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (LabError, db.StoreError, InstrumentError) as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _queue(spec_path: Path, url: Optional[str]) -> tuple[db.Store, int, CampaignSpec]:
+    spec = load_spec(spec_path)  # validated before anything touches the store
+    store = db.open_store(url)
+    from lab.clock import WallClock
+    with store.session() as s:
+        cid = db.create_campaign(s, name=spec.name, spec_toml=Path(spec_path).read_text(encoding="utf-8"),
+                                 spec=spec.to_store_dict(), seed=spec.seed, reward=spec.reward_definition(),
+                                 approval_required=spec.approval_required, at=WallClock().now())
+    return store, cid, spec
+
+
+@app.command()
+@friendly
+def queue(spec: Path = typer.Argument(..., help="Campaign spec (TOML)."), url: Optional[str] = DB_OPTION) -> None:
+    """Validate SPEC and store it as a queued campaign; print its id."""
+    store, cid, parsed = _queue(spec, url)
+    store.dispose()
+    console.print(f"queued campaign {cid}: {parsed.name}")
+    print(cid)
+
+
+@app.command()
+@friendly
+def run(spec: Path = typer.Argument(..., help="Campaign spec (TOML)."), url: Optional[str] = DB_OPTION,
+        lab_file: Optional[Path] = LAB_OPTION) -> None:
+    """Queue SPEC and run it now, with a progress bar and a summary at the end."""
+    store, cid, parsed = _queue(spec, url)
+    console.print(f"campaign {cid}: {parsed.name} ({'lab file ' + str(lab_file) if lab_file else 'simulated lab'})")
+    _run_with_progress(store, cid, parsed, lab_file)
+
+
+@app.command()
+@friendly
+def demo(url: Optional[str] = typer.Option(None, "--db", help="Database URL (default: a fresh $LAB_HOME/demo.db).")) -> None:
+    """Run the example BaTiO3 campaign on the simulated lab and print what it found."""
+    if url is None:
+        path = lab_home() / "demo.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    store, cid, spec = _queue(example_path("batio3"), url)
+    console.print(f"[bold]Demo[/]: campaign {cid}, {spec.name}: up to {spec.budget.experiments} experiments, "
+                  f"{len(spec.instruments.furnaces)} furnaces, simulated lab and clock; store {store.url}")
+    _run_with_progress(store, cid, spec, None)
+
+
+@app.command()
+@friendly
+def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION,
+           once: bool = typer.Option(False, "--once", help="Stop when the queue is empty instead of waiting.")) -> None:
+    """Run queued campaigns one after another until stopped (Ctrl-C stops cleanly)."""
+    import os
+    import socket
+    import time
+
+    from lab.clock import WallClock
+    store = db.open_store(url)
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    console.print(f"worker {me} on {store.url}; Ctrl-C to stop")
+    try:
+        while True:
+            with store.session() as s:
+                claimed = db.claim_campaign(s, me, WallClock().now())
+            if claimed is None:
+                if once:
+                    break
+                time.sleep(5)
+                continue
+            spec = CampaignSpec.from_store_dict(claimed.spec)
+            console.print(f"running campaign {claimed.id}: {claimed.name}")
+            _run_with_progress(store, claimed.id, spec, lab_file)
+    except KeyboardInterrupt:
+        console.print("stopped; unfinished campaigns resume from the store with `lab worker`")
+
+
+@app.command()
+@friendly
+def status(campaign_id: Optional[int] = typer.Argument(None, help="A campaign id; omit to list all."),
+           url: Optional[str] = DB_OPTION) -> None:
+    """List campaigns, or show one campaign's summary."""
+    from lab.clock import WallClock
+    store = db.open_store(url)
+    if campaign_id is None:
+        _campaign_list(store)
+    else:
+        with store.session() as s:
+            db.get_campaign(s, campaign_id)  # CampaignNotFound with a clear message
+        for table in summary_tables(summarise(store, campaign_id, WallClock().now())):
+            console.print(table)
+    store.dispose()
+
+
+def _campaign_list(store: db.Store) -> None:
+    from rich.table import Table
+    table = Table(title=f"Campaigns in {store.url}")
+    for col in ("id", "name", "status", "created", "experiments"):
+        table.add_column(col)
+    with store.session() as s:
+        for c in db.list_campaigns(s):
+            counts = db.count_by_state(s, c.id)
+            table.add_row(str(c.id), c.name, c.status, f"{c.created_at:%Y-%m-%d %H:%M}",
+                          " ".join(f"{k}={v}" for k, v in counts.items() if v))
+    console.print(table)
+
+
+def _run_with_progress(store: db.Store, cid: int, spec: CampaignSpec, lab_file: Optional[Path]) -> None:
+    from flows.campaign_flow import campaign_flow
+
+    total = spec.budget.experiments or 0
+    done = threading.Event()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        bar = progress.add_task("experiments", total=total or None, info="starting Prefect...")
+        watcher = threading.Thread(target=_watch, args=(store, cid, progress, bar, done), daemon=True)
+        watcher.start()
+        try:
+            status = campaign_flow(cid, database_url=store.url_with_password, lab_file=str(lab_file) if lab_file else None)
+        except KeyboardInterrupt:
+            shutdown.request_stop()
+            status = "stopped"
+        finally:
+            done.set()
+            watcher.join()
+            _update(store, cid, progress, bar)
+    console.print(f"campaign {cid} {status}")
+    from lab.clock import WallClock
+    for table in summary_tables(summarise(store, cid, WallClock().now())):
+        console.print(table)
+
+
+def _watch(store: db.Store, cid: int, progress: Progress, bar: Any, done: threading.Event) -> None:
+    while not done.wait(0.25):
+        try:
+            _update(store, cid, progress, bar)
+        except db.StoreError:
+            continue  # a busy SQLite file: the next look will do
+
+
+def _update(store: db.Store, cid: int, progress: Progress, bar: Any) -> None:
+    with store.session() as s:
+        counts = db.count_by_state(s, cid)
+    finished = sum(counts.get(k, 0) for k in ("rewarded", "failed", "lost"))
+    flying = sum(counts.get(k, 0) for k in ("dispatched", "running"))
+    progress.update(bar, completed=finished, info=f"in flight {flying}, queued {counts.get('proposed', 0)}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

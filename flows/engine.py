@@ -1,0 +1,341 @@
+"""The asynchronous campaign engine: keep every instrument busy, never wait on one result.
+
+One :class:`CampaignEngine` drives one campaign from the store. Each :meth:`~CampaignEngine.tick`:
+
+1. **polls** every step in flight on its instrument and, for a finished job, stores its raw results
+   (the measurement first, then the instrument is released, then the step is marked done, so a
+   crash at any point leaves a state the next tick can finish from);
+2. **analyses** experiments whose last step finished: phase fractions from the XRD pattern, the
+   objectives, the reward (or a chemistry failure);
+3. **dispatches** each experiment's next step to a free instrument of its kind, committing the
+   intent (with the step's idempotency key) before any byte goes out and the acknowledgement after;
+4. **proposes** new experiments whenever the bottleneck stage has a free slot, with everything in
+   flight passed to the policy as pending.
+
+Between ticks the engine waits until the next expected event: on a simulated clock it jumps there
+at once; on the wall clock it sleeps. The store is the only memory that matters: a new engine on
+the same campaign picks up where a killed one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import db
+from flows import instrument_calls as calls
+from flows.analysis import analyse_experiment
+from instruments.errors import InstrumentError
+from lab.clock import Clock
+from lab.experiment import ExperimentState
+from lab.spec import CampaignSpec
+from lab.workflow import plan_steps
+from policies.protocol import Policy
+
+__all__ = ["CampaignEngine", "EngineSettings"]
+
+log = logging.getLogger(__name__)
+S = ExperimentState
+ACTIVE = (S.PROPOSED, S.DISPATCHED, S.RUNNING)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Knobs of the engine.
+
+    Attributes:
+        poll_interval_s: longest wait between polls on the wall clock (seconds).
+        deadline_factor: a step's deadline is its expected end plus this fraction of its duration...
+        deadline_min_s: ...but at least this many seconds (seconds).
+        bottleneck_kind: the instrument kind whose free slots trigger new proposals.
+        prefetch: experiments proposed beyond the bottleneck's slots, so it never waits for dosing.
+    """
+
+    poll_interval_s: float = 60.0
+    deadline_factor: float = 0.5
+    deadline_min_s: float = 3600.0
+    bottleneck_kind: str = "furnace"
+    prefetch: int = 1
+
+
+@dataclass
+class CampaignEngine:
+    """Runs one campaign against instruments, from and into the store.
+
+    Args:
+        store: the open store (:func:`db.open_store`).
+        campaign_id: the campaign to run.
+        instruments: driver per instrument name (names as in the spec's ``[instruments]``).
+        clock: the campaign's clock.
+        policy: the proposal policy.
+        settings: engine knobs.
+        on_event: called with a short text for each thing that happened (progress display).
+    """
+
+    store: Any
+    campaign_id: int
+    instruments: Mapping[str, Any]
+    clock: Clock
+    policy: Policy
+    settings: EngineSettings = field(default_factory=EngineSettings)
+    on_event: Callable[[str], None] = lambda text: None
+    _due: dict[int, datetime] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        with self.store.session() as s:
+            info = db.get_campaign(s, self.campaign_id)
+        self.spec = CampaignSpec.from_store_dict(info.spec)
+        roles = self.spec.instruments
+        self.kinds: dict[str, list[str]] = {"dosing": list(roles.dosing), "furnace": list(roles.furnaces),
+                                            "xrd": list(roles.diffractometer)}
+        missing = [n for names in self.kinds.values() for n in names if n not in self.instruments]
+        if missing:
+            raise ValueError(f"campaign {self.campaign_id} needs instruments {missing}, which are not connected "
+                             f"(connected: {sorted(self.instruments)})")
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> str:
+        """Tick until the campaign completes or is cancelled, or ``should_stop()``; returns its status."""
+        now = self.clock.now()
+        with self.store.session() as s:
+            if db.get_campaign(s, self.campaign_id).status == "queued":
+                db.set_campaign_status(s, self.campaign_id, "running", now)
+        while True:
+            status = self.tick()
+            if status in ("completed", "cancelled") or should_stop():
+                return status
+            self.wait()
+
+    def tick(self) -> str:
+        """One pass: poll, analyse, dispatch, propose, dispatch. Returns the campaign status."""
+        status = self._status()
+        self._poll()
+        if status == "running":
+            self._dispatch()
+            self._propose()
+            self._dispatch()
+        elif status == "cancelled":
+            self._cancel_unstarted()
+        if self._finished(status):
+            final = "cancelled" if status == "cancelled" else "completed"
+            with self.store.session() as s:
+                db.set_campaign_status(s, self.campaign_id, final, self.clock.now())
+            return final
+        return status
+
+    def _status(self) -> str:
+        with self.store.session() as s:
+            return db.get_campaign(s, self.campaign_id).status
+
+    def wait(self) -> None:
+        """Wait until the next expected event (a jump on a simulated clock, a sleep on the wall clock)."""
+        now = self.clock.now()
+        target = min(self._due.values(), default=now + timedelta(seconds=self.settings.poll_interval_s))
+        cap = now + timedelta(seconds=self.settings.poll_interval_s)
+        if not self.clock.simulated:
+            target = min(target, cap)
+        seconds = max((target - now).total_seconds(), 0.0 if self.clock.simulated else 1.0)
+        self.clock.sleep(max(seconds, 1.0))
+
+    def _finished(self, status: str) -> bool:
+        with self.store.session() as s:
+            active = db.list_experiments(s, self.campaign_id, states=list(ACTIVE))
+        if active:
+            return False
+        return status == "cancelled" or not self._may_propose()
+
+    # -- polling and ingestion ----------------------------------------------------------------------
+    def _poll(self) -> None:
+        with self.store.session() as s:
+            steps = db.open_steps(s, self.campaign_id)
+        for step in steps:
+            try:
+                self._poll_step(step)
+            except InstrumentError as exc:
+                self._event("warning", "poll_failed", f"{step.instrument}: polling {step.idempotency_key} failed: {exc}")
+        self._analyse_ready()
+
+    def _poll_step(self, step: Any) -> None:
+        now = self.clock.now()
+        inst = self.instruments[step.instrument]
+        st = calls.call(inst, "job_status", step.idempotency_key)
+        if st.state == "busy":
+            self._due[step.id] = now + timedelta(seconds=max(st.seconds_left or 0.0, 1.0))
+            if step.state == "intent":
+                self._ack(step, now)
+            self._check_deadline(step, now, st.state)
+        elif st.state in ("done", "aborted", "unloaded"):
+            self._ingest(step, inst, now)
+        elif st.state == "unknown":
+            self._resend_or_lose(step, inst, now)
+        else:  # error
+            self._check_deadline(step, now, st.state)
+
+    def _ingest(self, step: Any, inst: Any, now: datetime) -> None:
+        with self.store.session() as s:
+            have = {m.name for m in db.load_measurements(s, step.experiment_id)}
+        results = [m for m in calls.collect(step.instrument_kind, inst, step.idempotency_key) if m.name not in have] \
+            if not _already_collected(step.instrument_kind, have) else []
+        with self.store.session() as s:
+            for m in results:
+                db.store_measurement(s, step.experiment_id, m, now, step_id=step.id)
+        calls.release(step.instrument_kind, inst, step.idempotency_key)
+        with self.store.session() as s:
+            if step.state == "intent":
+                db.ack_step(s, step.id, now)
+            db.finish_step(s, step.id, now)
+            self._mark_running(s, step.experiment_id, now)
+        self._due.pop(step.id, None)
+        self.on_event(f"{step.instrument} finished {step.name} of {step.idempotency_key.split(':')[0]}")
+
+    def _resend_or_lose(self, step: Any, inst: Any, now: datetime) -> None:
+        """The device never saw this job: the intent was committed but the bytes never arrived."""
+        if step.state == "intent" and now <= step.deadline:
+            self._send(step, inst)
+            return
+        reason = f"{step.instrument} has no record of {step.idempotency_key} (state {step.state})"
+        self._lose(step, now, reason)
+
+    def _check_deadline(self, step: Any, now: datetime, device_state: str) -> None:
+        if step.deadline is not None and now > step.deadline:
+            self._lose(step, now, f"deadline {step.deadline:%Y-%m-%d %H:%M} passed; {step.instrument} reports {device_state}")
+
+    def _lose(self, step: Any, now: datetime, reason: str) -> None:
+        with self.store.session() as s:
+            db.fail_step(s, step.id, now, reason, lost=True)
+            db.transition(s, step.experiment_id, S.LOST, now, reason=reason)
+            db.log_event(s, now, "warning", "experiment_lost", reason, campaign_id=self.campaign_id,
+                         detail={"experiment_id": step.experiment_id})
+        self._due.pop(step.id, None)
+        self.on_event(f"lost {step.idempotency_key}: {reason}")
+
+    def _analyse_ready(self) -> None:
+        with self.store.session() as s:
+            running = db.list_experiments(s, self.campaign_id, states=[S.RUNNING])
+            ready = [e for e in running if db.next_planned_step(s, e.id) is None and not _open(s, e.id)]
+        for exp in ready:
+            with self.store.session() as s:
+                outcome = analyse_experiment(s, self.spec, exp.id, self.clock.now())
+            self.on_event(outcome)
+
+    # -- dispatch -------------------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        with self.store.session() as s:
+            busy = set(db.busy_instruments(s))
+            candidates = []
+            for exp in db.list_experiments(s, self.campaign_id, states=list(ACTIVE)):
+                if _open(s, exp.id):
+                    continue
+                step = db.next_planned_step(s, exp.id)
+                if step is not None:
+                    candidates.append(step)
+        for step in candidates:
+            free = [n for n in self.kinds[step.instrument_kind] if n not in busy]
+            if not free:
+                continue
+            busy.add(free[0])
+            self._claim_and_send(step, free[0])
+
+    def _claim_and_send(self, step: Any, name: str) -> None:
+        now = self.clock.now()
+        inst = self.instruments[name]
+        expected = calls.expected_duration_s(step.instrument_kind, inst, step.command)
+        grace = max(self.settings.deadline_min_s, self.settings.deadline_factor * expected)
+        done_at = now + timedelta(seconds=expected)
+        with self.store.session() as s:
+            step = db.claim_step_intent(s, step.id, name, now, done_at, done_at + timedelta(seconds=grace))
+            exp = db.get_experiment(s, step.experiment_id)
+            if exp.state == S.PROPOSED:
+                db.transition(s, exp.id, S.DISPATCHED, now)
+        self._send(step, inst)
+
+    def _send(self, step: Any, inst: Any) -> None:
+        """Send the step's command; the intent is already committed."""
+        now = self.clock.now()
+        with self.store.session() as s:
+            sample_id = db.get_experiment(s, step.experiment_id).sample_id
+        try:
+            calls.start(step.instrument_kind, inst, step.idempotency_key, sample_id, step.command)
+        except InstrumentError as exc:
+            self._event("warning", "dispatch_failed", f"{inst.name}: sending {step.idempotency_key} failed: {exc}")
+            return  # the intent stays; the next poll resends it or declares it lost at its deadline
+        self._ack(step, now)
+        self._due[step.id] = step.expected_done_at
+        self.on_event(f"{inst.name} started {step.name} of {sample_id}")
+
+    def _ack(self, step: Any, now: datetime) -> None:
+        with self.store.session() as s:
+            db.ack_step(s, step.id, now)
+            self._mark_running(s, step.experiment_id, now)
+
+    @staticmethod
+    def _mark_running(s: Any, experiment_id: int, now: datetime) -> None:
+        if db.get_experiment(s, experiment_id).state == S.DISPATCHED:
+            db.transition(s, experiment_id, S.RUNNING, now)
+
+    # -- proposals ------------------------------------------------------------------------------------
+    def _may_propose(self) -> bool:
+        with self.store.session() as s:
+            info = db.get_campaign(s, self.campaign_id)
+            state = db.load_state(s, self.campaign_id, now=self.clock.now())
+        if state.budget_remaining is not None and state.budget_remaining <= 0:
+            return False
+        hours = self.spec.budget.hours
+        if hours is not None and info.started_at is not None:
+            return self.clock.now() < info.started_at + timedelta(hours=hours)
+        return True
+
+    def _slots(self) -> int:
+        """Free places before the bottleneck stage (plus prefetch)."""
+        kind = self.settings.bottleneck_kind
+        with self.store.session() as s:
+            waiting = 0
+            for exp in db.list_experiments(s, self.campaign_id, states=list(ACTIVE)):
+                steps = db.list_steps(s, exp.id)
+                if any(st.instrument_kind == kind and st.state in ("planned", "intent", "acked") for st in steps):
+                    waiting += 1
+        return len(self.kinds[kind]) + self.settings.prefetch - waiting
+
+    def _propose(self) -> None:
+        slots = self._slots()
+        if slots <= 0 or not self._may_propose():
+            return
+        now = self.clock.now()
+        with self.store.session() as s:
+            state = db.load_state(s, self.campaign_id, now=now)
+        n = min(slots, self.spec.batch_size, state.budget_remaining if state.budget_remaining is not None else slots)
+        proposals = self.policy.propose(state, n)
+        if not proposals:
+            return
+        expected = now + timedelta(hours=12)
+        with self.store.session() as s:
+            ids = db.record_decision(s, self.campaign_id, proposals,
+                                     pending_ids=[p.experiment_id for p in state.pending if p.experiment_id is not None],
+                                     made_at=now, expected_completion=expected, deadline=expected + timedelta(hours=12))
+            for exp_id, proposal in zip(ids, proposals):
+                planned = plan_steps(proposal.params, self.spec.workflow)
+                db.plan_steps(s, exp_id, [(p.name, p.instrument_kind, dict(p.command)) for p in planned], now)
+        self.on_event(f"{self.policy.name} proposed {len(ids)} experiment(s)")
+
+    def _cancel_unstarted(self) -> None:
+        now = self.clock.now()
+        with self.store.session() as s:
+            for exp in db.list_experiments(s, self.campaign_id, states=[S.PROPOSED]):
+                db.transition(s, exp.id, S.CANCELLED, now, reason="campaign cancelled before dispatch")
+
+    def _event(self, level: str, kind: str, message: str) -> None:
+        with self.store.session() as s:
+            db.log_event(s, self.clock.now(), level, kind, message, campaign_id=self.campaign_id)
+        self.on_event(message)
+
+
+def _open(s: Any, experiment_id: int) -> bool:
+    return any(st.state in ("intent", "acked") for st in db.list_steps(s, experiment_id))
+
+
+def _already_collected(kind: str, have: set[str]) -> bool:
+    expected = {"dosing": "dosed_mg", "furnace": "temperature_log", "xrd": "xrd_pattern"}[kind]
+    return expected in have

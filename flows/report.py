@@ -1,0 +1,154 @@
+"""What a campaign found and how the lab was used, computed from the store alone.
+
+:func:`summarise` reads the ledger and returns a :class:`CampaignSummary`: the best result and its
+parameters, experiments per state, per-instrument utilisation (busy time over the campaign's
+span, from the step timestamps) and proposal-to-result latency. :func:`summary_tables` renders it
+for the terminal (rich), :func:`summary_markdown` for a Prefect artifact.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rich.table import Table
+
+import db
+from lab.experiment import ExperimentState
+
+__all__ = ["CampaignSummary", "summarise", "summary_markdown", "summary_tables"]
+
+S = ExperimentState
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    """A campaign at a glance (times in hours of the campaign's clock)."""
+
+    campaign_id: int
+    name: str
+    status: str
+    span_h: float
+    counts: dict[str, int]
+    best: dict[str, Any] | None
+    utilisation: dict[str, dict[str, float]] = field(default_factory=dict)
+    latency_h: dict[str, float] = field(default_factory=dict)
+    in_flight: list[dict[str, Any]] = field(default_factory=list)
+
+
+def summarise(store: Any, campaign_id: int, now: datetime) -> CampaignSummary:
+    """Read campaign ``campaign_id``'s summary from the store, as of ``now``."""
+    with store.session() as s:
+        info = db.get_campaign(s, campaign_id)
+        experiments = db.list_experiments(s, campaign_id)
+        steps = db.step_history(s, campaign_id)
+        rewards = db.rewards_for(s, campaign_id, info.reward_version)
+        best = _best(s, experiments, rewards)
+    start = info.started_at or info.created_at
+    end = info.finished_at or now
+    span_h = max((end - start).total_seconds() / 3600.0, 0.0)
+    counts = {st.value: 0 for st in S}
+    for e in experiments:
+        counts[e.state.value if isinstance(e.state, S) else str(e.state)] += 1
+    latencies = [(_ended(e) - e.timestamps[S.PROPOSED.value]).total_seconds() / 3600.0
+                 for e in experiments if _ended(e) is not None]
+    in_flight = [{"sample": e.sample_id, "state": str(getattr(e.state, "value", e.state)),
+                  "expected": e.expected_completion} for e in experiments if S(e.state) in (S.DISPATCHED, S.RUNNING)]
+    return CampaignSummary(campaign_id, info.name, info.status, span_h, {k: v for k, v in counts.items() if v},
+                           best, _utilisation(steps, start, end), _latency(latencies), in_flight)
+
+
+def _ended(e: Any) -> datetime | None:
+    for state in (S.REWARDED, S.FAILED, S.LOST):
+        if e.timestamps.get(state.value):
+            return e.timestamps[state.value]
+    return None
+
+
+def _best(s: Any, experiments: list[Any], rewards: dict[int, float]) -> dict[str, Any] | None:
+    scored = [e for e in experiments if e.id in rewards and S(e.state) == S.REWARDED]
+    if not scored:
+        return None
+    top = max(scored, key=lambda e: rewards[e.id])
+    return {"experiment_id": top.id, "sample": top.sample_id, "reward": rewards[top.id], "params": dict(top.params),
+            "objectives": db.latest_objectives(s, top.id) or {}}
+
+
+def _utilisation(steps: list[Any], start: datetime, end: datetime) -> dict[str, dict[str, float]]:
+    span = max((end - start).total_seconds(), 1.0)
+    out: dict[str, dict[str, float]] = {}
+    for st in steps:
+        if st.instrument is None or st.acked_at is None:
+            continue
+        stop = st.done_at or end
+        row = out.setdefault(st.instrument, {"busy_h": 0.0, "jobs": 0.0})
+        row["busy_h"] += max((stop - st.acked_at).total_seconds(), 0.0) / 3600.0
+        row["jobs"] += 1
+    for row in out.values():
+        row["utilisation"] = min(row["busy_h"] * 3600.0 / span, 1.0)
+        row["idle_h"] = max(span / 3600.0 - row["busy_h"], 0.0)
+    return dict(sorted(out.items()))
+
+
+def _latency(hours: list[float]) -> dict[str, float]:
+    if not hours:
+        return {}
+    ordered = sorted(hours)
+    return {"n": float(len(ordered)), "median": statistics.median(ordered),
+            "p90": ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))], "max": ordered[-1]}
+
+
+def _fmt_params(params: dict[str, Any]) -> str:
+    parts = []
+    for k, v in params.items():
+        if isinstance(v, dict):
+            v = " ".join(f"{e}{x:.3f}" for e, x in v.items())
+        elif isinstance(v, float):
+            v = f"{v:.1f}"
+        parts.append(f"{k}={v}")
+    return ", ".join(parts)
+
+
+def summary_tables(summary: CampaignSummary) -> list[Table]:
+    """Rich tables: the best result, experiments per state, instruments, latency."""
+    head = Table(title=f"Campaign {summary.campaign_id}: {summary.name} ({summary.status}, {summary.span_h:.1f} h)")
+    head.add_column("best result")
+    head.add_column("value")
+    if summary.best:
+        for k, v in summary.best["objectives"].items():
+            head.add_row(k, f"{v:.3f}")
+        head.add_row("reward", f"{summary.best['reward']:.3f}")
+        head.add_row("parameters", _fmt_params(summary.best["params"]))
+        head.add_row("sample", str(summary.best["sample"]))
+    else:
+        head.add_row("(none yet)", "")
+    states = Table(title="Experiments per state")
+    states.add_column("state")
+    states.add_column("count", justify="right")
+    for k, v in summary.counts.items():
+        states.add_row(k, str(v))
+    inst = Table(title="Instrument utilisation")
+    for col in ("instrument", "jobs", "busy h", "idle h", "utilisation"):
+        inst.add_column(col, justify="right" if col != "instrument" else "left")
+    for name, row in summary.utilisation.items():
+        inst.add_row(name, f"{row['jobs']:.0f}", f"{row['busy_h']:.1f}", f"{row['idle_h']:.1f}", f"{100 * row['utilisation']:.0f}%")
+    lat = Table(title="Proposal-to-result latency (h)")
+    for col in ("results", "median", "p90", "max"):
+        lat.add_column(col, justify="right")
+    if summary.latency_h:
+        l = summary.latency_h
+        lat.add_row(f"{l['n']:.0f}", f"{l['median']:.1f}", f"{l['p90']:.1f}", f"{l['max']:.1f}")
+    return [head, states, inst, lat]
+
+
+def summary_markdown(summary: CampaignSummary) -> str:
+    """The summary as Markdown (for the Prefect UI)."""
+    lines = [f"# Campaign {summary.campaign_id}: {summary.name}", "", f"Status **{summary.status}**, span {summary.span_h:.1f} h", ""]
+    if summary.best:
+        lines += [f"Best: reward {summary.best['reward']:.3f} with {_fmt_params(summary.best['params'])}", ""]
+    lines += ["| state | count |", "|---|---|"] + [f"| {k} | {v} |" for k, v in summary.counts.items()]
+    lines += ["", "| instrument | jobs | busy h | utilisation |", "|---|---|---|---|"]
+    lines += [f"| {n} | {r['jobs']:.0f} | {r['busy_h']:.1f} | {100 * r['utilisation']:.0f}% |" for n, r in summary.utilisation.items()]
+    return "\n".join(lines)

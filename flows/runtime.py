@@ -1,0 +1,115 @@
+"""Which instruments and which clock a campaign runs on: the one place that picks simulators.
+
+* :func:`simulated_rig` starts the simulated lab (dosing station, furnaces, diffractometer on
+  pseudo-terminals, a shared materials world, a simulated clock) and connects the real drivers
+  to it, byte for byte as they would talk to hardware.
+* :func:`hardware_rig` connects the drivers to the ports named in a lab file (TOML)::
+
+      [[instrument]]
+      name = "furnace-1"
+      kind = "furnace"            # furnace | dosing | xrd
+      port = "/dev/ttyUSB0"       # or socket://192.168.1.40:4001
+      limits = { max_temperature_c = 1200 }
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from instruments.registry import open_instrument
+from lab.clock import DEFAULT_SIM_START, Clock, SimulatedClock, WallClock
+from lab.diffraction import DEFAULT_TWO_THETA
+from lab.errors import SpecError
+from lab.spec import CampaignSpec
+from simulators.lab import SimulatedLab
+from simulators.world import MaterialsWorld
+
+__all__ = ["Rig", "hardware_rig", "simulated_rig"]
+
+
+@dataclass
+class Rig:
+    """Connected instruments (by name) and the clock they run on."""
+
+    instruments: dict[str, Any]
+    clock: Clock
+    simulated: bool
+    lab: SimulatedLab | None = None
+
+
+@contextlib.contextmanager
+def simulated_rig(spec: CampaignSpec, *, seed: int = 0, start: datetime | None = None,
+                  faults: dict[str, Any] | None = None, transport: str = "pty") -> Iterator[Rig]:
+    """A simulated lab shaped like ``spec.instruments``, with drivers connected to it.
+
+    Args:
+        spec: the campaign (its instrument names decide the simulators started).
+        seed: seeds the materials world, balances and counting noise.
+        start: the simulated clock's start (default: 22:00 on a fixed night, for reproducibility).
+        faults: fault plans by instrument name (see :mod:`simulators.faults`).
+        transport: ``"pty"`` (pseudo-terminals) or ``"socket"`` (loopback TCP).
+    """
+    clock = SimulatedClock(start or DEFAULT_SIM_START)
+    world = MaterialsWorld(seed=seed)
+    rng = np.random.default_rng(seed)
+    lab_box: list[SimulatedLab] = []
+
+    def pattern(sample_id: str) -> tuple[np.ndarray, np.ndarray]:
+        return DEFAULT_TWO_THETA, world.measure(lab_box[0].tray.get(sample_id), rng)
+
+    roles = spec.instruments
+    lab = SimulatedLab(clock=clock, pattern_source=pattern, dosing=roles.dosing, furnaces=roles.furnaces,
+                       diffractometers=roles.diffractometer, faults=faults, seed=seed, transport=transport)
+    lab_box.append(lab)
+    try:
+        drivers = {name: open_instrument(kind, url, name, timeout=1.0) for name, (kind, url) in lab.endpoints.items()}
+        yield Rig(drivers, clock, True, lab)
+    finally:
+        for d in locals().get("drivers", {}).values():
+            d.close()
+        lab.close()
+
+
+@contextlib.contextmanager
+def hardware_rig(lab_file: str | Path) -> Iterator[Rig]:
+    """Drivers for the real instruments listed in ``lab_file``, on the wall clock."""
+    entries = load_lab_file(lab_file)
+    drivers = {e["name"]: open_instrument(e["kind"], e["port"], e["name"], **e.get("limits", {})) for e in entries}
+    try:
+        yield Rig(drivers, WallClock(), False)
+    finally:
+        for d in drivers.values():
+            d.close()
+
+
+def load_lab_file(path: str | Path) -> list[dict[str, Any]]:
+    """The ``[[instrument]]`` entries of a lab file, checked for the fields each needs."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(str(path), ["file not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(str(path), [f"not valid TOML: {exc}"]) from None
+    entries = data.get("instrument")
+    if not isinstance(entries, list) or not entries:
+        raise SpecError(str(path), ["instrument: expected one or more [[instrument]] tables"])
+    problems = []
+    for i, e in enumerate(entries):
+        for key in ("name", "kind", "port"):
+            if not isinstance(e.get(key), str) or not e.get(key):
+                problems.append(f"instrument[{i}].{key}: required text field is missing")
+        if e.get("kind") not in (None, "furnace", "dosing", "xrd"):
+            problems.append(f"instrument[{i}].kind: {e['kind']!r} is not one of furnace, dosing, xrd")
+    if problems:
+        raise SpecError(str(path), problems)
+    return entries
+
