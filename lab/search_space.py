@@ -61,6 +61,10 @@ class ContinuousParameter:
     def width(self) -> int:
         return 1
 
+    def __post_init__(self) -> None:
+        if not self.low < self.high:
+            raise SearchSpaceError(f"{self.name}: low ({self.low}) must be below high ({self.high})")
+
     def encode(self, value: Any) -> list[float]:
         return [(float(value) - self.low) / (self.high - self.low)]
 
@@ -156,7 +160,7 @@ class CompositionParameter:
         return len(self.bounds)
 
     def encode(self, value: Any) -> list[float]:
-        return [(float(value.get(e, 0.0)) - lo) / max(hi - lo, _TOL) for e, lo, hi in self.bounds]
+        return [(float(value.get(e, 0.0)) - lo) / (hi - lo) if hi > lo else 0.0 for e, lo, hi in self.bounds]
 
     def decode(self, features: Sequence[float]) -> dict[str, float]:
         raw = [lo + _clip01(f) * (hi - lo) for f, (_, lo, hi) in zip(features, self.bounds)]
@@ -197,7 +201,14 @@ def _project(raw: list[float], bounds: Sequence[tuple[str, float, float]], total
             lo_s = mid
         else:
             hi_s = mid
-    return [round(v, 6) for v in clipped(0.5 * (lo_s + hi_s))]
+    values = clipped(0.5 * (lo_s + hi_s))
+    # put the bisection's last rounding error on an element with room, so the sum is exact
+    gap = total - sum(values)
+    for i, (_, lo, hi) in enumerate(bounds):
+        if lo <= values[i] + gap <= hi:
+            values[i] += gap
+            break
+    return values
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ Contract of ``propose(state, n)``:
 2. Every proposal is **valid** in ``state.space`` (``state.space.check(p.params)`` passes).
 3. No two proposals of one call are the same point, and none repeats an experiment that is
    **pending** (in flight) or already **observed**: points are compared by their unit-cube
-   encoding rounded to 9 decimals (:func:`policies.candidates.point_key`).
+   encoding rounded to 9 decimals (:func:`point_key`).
 4. It is **deterministic** given ``(state.seed, state.decision_index)`` and the state's contents:
    randomness comes from :func:`derive_seed`, fed to ``random.Random`` / ``torch.Generator`` /
    scrambled Sobol engines, never from global random number generators (a policy that needs
@@ -23,16 +23,32 @@ Contract of ``propose(state, n)``:
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from lab.errors import SearchSpaceError
 from lab.experiment import Proposal
+from lab.search_space import SearchSpace
 from lab.state import CampaignState
-from policies.errors import PolicyArgumentError
+from policies.errors import PolicyArgumentError, ProposalError
 
-__all__ = ["Policy", "batch_size", "derive_seed", "require_int", "version_string"]
+__all__ = [
+    "Policy",
+    "PointKey",
+    "batch_size",
+    "check_proposals",
+    "derive_seed",
+    "encode_or_none",
+    "point_key",
+    "require_int",
+    "taken_keys",
+    "version_string",
+]
 
 _SEED_MOD = 2**62
+_KEY_DECIMALS = 9
+
+PointKey = tuple[float, ...]
 
 
 @runtime_checkable
@@ -88,3 +104,50 @@ def version_string(base: str, options: Mapping[str, Any], defaults: Mapping[str,
     """``base`` plus the options that differ from their defaults, e.g. ``"1+pool_size=512"``."""
     changed = [f"{k}={options[k]}" for k in sorted(options) if options[k] != defaults.get(k)]
     return base if not changed else f"{base}+{','.join(changed)}"
+
+
+def point_key(features: Sequence[float]) -> PointKey:
+    """The identity of a point: its encoding, shape ``(dim,)``, rounded to 9 decimals."""
+    return tuple(round(float(v), _KEY_DECIMALS) + 0.0 for v in features)  # + 0.0 folds -0.0 into 0.0
+
+
+def encode_or_none(space: SearchSpace, params: Mapping[str, Any]) -> list[float] | None:
+    """``space.encode(params)`` (shape ``(dim,)``), or ``None`` if ``params`` is not valid in ``space``.
+
+    Observations made under an older version of the space may fall outside it; they cannot collide
+    with a valid proposal, so callers skip them instead of failing the whole decision.
+    """
+    try:
+        return space.encode(params)
+    except (SearchSpaceError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
+def taken_keys(state: CampaignState) -> set[PointKey]:
+    """Keys of every observed and pending experiment that is valid in ``state.space``."""
+    keys: set[PointKey] = set()
+    for item in (*state.observations, *state.pending):
+        features = encode_or_none(state.space, item.params)
+        if features is not None:
+            keys.add(point_key(features))
+    return keys
+
+
+def check_proposals(state: CampaignState, n: int, proposals: Sequence[Proposal]) -> None:
+    """Raise :class:`ProposalError` if ``proposals`` break the contract for ``propose(state, n)``.
+
+    Checks the count, validity in the space, distinctness, and that none repeats an observed or
+    pending experiment. Policies call it on their own output; callers and tests may too.
+    """
+    if len(proposals) > batch_size(state, n):
+        raise ProposalError(f"{len(proposals)} proposals for n={n}, budget_remaining={state.budget_remaining}")
+    seen = taken_keys(state)
+    for i, p in enumerate(proposals):
+        try:
+            key = point_key(state.space.encode(p.params))
+        except SearchSpaceError as exc:
+            raise ProposalError(f"proposal {i} by {p.policy} {p.policy_version} is invalid: {exc}") from exc
+        if key in seen:
+            raise ProposalError(f"proposal {i} by {p.policy} {p.policy_version} repeats an observed, pending "
+                                f"or earlier proposed experiment: {dict(p.params)}")
+        seen.add(key)

@@ -69,3 +69,10 @@ def test_check_refuses_out_of_space_values(bad: dict) -> None:
 
 def test_space_dict_round_trip() -> None:
     assert SearchSpace.from_dict(SPACE.to_dict()) == SPACE
+
+
+def test_decoded_compositions_of_many_elements_sum_exactly() -> None:
+    comp = CompositionParameter("x", tuple((e, 0.0, 0.6) for e in ("Ni", "Fe", "Co", "Mn", "Ce")))
+    rng = random.Random(0)
+    for _ in range(500):
+        comp.check(comp.decode([rng.random() for _ in range(5)]))
