@@ -1,1 +1,34 @@
-"""db package."""
+"""The experiment ledger: SQLAlchemy 2.0 store with Alembic migrations (SQLite by default, PostgreSQL by URL).
+
+Open it with :func:`db.engine.open_store`, work in ``with store.session() as session:`` blocks, and
+call the functions of :mod:`db.ledger` (re-exported here). Errors are in :mod:`db.errors`.
+``db`` imports ``lab`` only; ORM rows never leave it.
+"""
+
+from db.engine import Store, default_url, open_store
+from db.errors import (
+    BadDatabaseUrl,
+    CampaignNotFound,
+    ClaimLost,
+    ConflictingRecord,
+    DatabaseUnreachable,
+    DecisionNotFound,
+    DuplicateDispatch,
+    ExperimentNotFound,
+    InstrumentBusy,
+    InvalidTransition,
+    NotFound,
+    PolicyVersionNotFound,
+    RewardVersionNotFound,
+    StepNotFound,
+    StoreError,
+)
+from db.ledger import *  # noqa: F401,F403  (the facade's __all__)
+from db.ledger import __all__ as _ledger_all
+
+__all__ = [
+    "BadDatabaseUrl", "CampaignNotFound", "ClaimLost", "ConflictingRecord", "DatabaseUnreachable", "DecisionNotFound",
+    "DuplicateDispatch", "ExperimentNotFound", "InstrumentBusy", "InvalidTransition", "NotFound",
+    "PolicyVersionNotFound", "RewardVersionNotFound", "StepNotFound", "Store", "StoreError", "default_url",
+    "open_store", *_ledger_all,
+]

@@ -167,7 +167,7 @@ def _run_with_progress(store: db.Store, cid: int, spec: CampaignSpec, lab_file: 
         watcher = threading.Thread(target=_watch, args=(store, cid, progress, bar, done), daemon=True)
         watcher.start()
         try:
-            status = campaign_flow(cid, database_url=store.url_with_password, lab_file=str(lab_file) if lab_file else None)
+            status = campaign_flow(cid, database_url=store.url, lab_file=str(lab_file) if lab_file else None)
         except KeyboardInterrupt:
             shutdown.request_stop()
             status = "stopped"

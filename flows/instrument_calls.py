@@ -17,10 +17,14 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from instruments.errors import DeviceError, InstrumentError, LimitViolation
+from instruments.errors import GarbledReply, InstrumentConnectionError, InstrumentError, InstrumentTimeout
 from lab.experiment import Measurement
 
 __all__ = ["collect", "call", "expected_duration_s", "release", "start"]
+
+
+#: Infrastructure trouble worth retrying; every other instrument error is a refusal.
+TRANSIENT = (InstrumentTimeout, GarbledReply, InstrumentConnectionError)
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,9 @@ class _Refused:
 def _instrument_task(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     try:
         return fn(*args)
-    except (DeviceError, LimitViolation) as exc:
+    except TRANSIENT:
+        raise  # Prefect retries these
+    except InstrumentError as exc:
         return _Refused(exc)
 
 
@@ -83,7 +89,7 @@ def collect(kind: str, instrument: Any, job_key: str) -> list[Measurement]:
         return [Measurement.from_array("dosed_mg", np.array([masses[k] for k in names], dtype="<f8"), units="mg",
                                        instrument=name, meta={"precursors": names})]
     if kind == "furnace":
-        log = np.asarray(call(instrument, "temperature_log"), dtype="<f8")
+        log = np.asarray(call(instrument, "temperature_log", job_key), dtype="<f8")
         return [Measurement.from_array("temperature_log", log, units="h,°C", instrument=name,
                                        meta={"columns": ["time_h", "temperature_c"]})]
     if kind == "xrd":

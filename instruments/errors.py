@@ -18,6 +18,7 @@ Tree::
           +-- UnknownJob (KeyError)          code 202: the device has no record of the job key
           +-- NotReady                       code 203: the job's result is not available yet
           +-- JobAlreadyRun                  code 204: the job key was already run and finished
+          +-- JobAborted                     code 205: the job was aborted, it has no result
           +-- HardwareFault                  codes 500..599: the device reports a fault
 
 Retrying is safe for :class:`InstrumentTimeout`, :class:`InstrumentConnectionError` and
@@ -45,6 +46,7 @@ __all__ = [
     "InstrumentConnectionError",
     "InstrumentError",
     "InstrumentTimeout",
+    "JobAborted",
     "JobAlreadyRun",
     "JobConflict",
     "LimitViolation",
@@ -132,6 +134,10 @@ class JobAlreadyRun(DeviceError):
     """Code 204: the job key was already run to the end; it is never run twice."""
 
 
+class JobAborted(DeviceError):
+    """Code 205: the job was aborted before it finished, so it has no result."""
+
+
 class HardwareFault(DeviceError):
     """Codes 500..599: the device reports a hardware fault."""
 
@@ -142,6 +148,7 @@ _BY_CODE: dict[int, type[DeviceError]] = {
     202: UnknownJob,
     203: NotReady,
     204: JobAlreadyRun,
+    205: JobAborted,
 }
 
 
@@ -178,7 +185,7 @@ def map_transport_error(exc: BaseException, where: str) -> InstrumentError:
     if isinstance(exc, (serial.SerialTimeoutException, TimeoutError)):
         return InstrumentTimeout(text)
     if isinstance(exc, UnicodeError):
-        return GarbledReply(f"{where}: reply is not ASCII ({exc})")
+        return GarbledReply(f"{where}: bytes that are not ASCII ({exc})")
     if isinstance(exc, (serial.SerialException, OSError, EOFError)):
         return InstrumentConnectionError(text)
     return InstrumentError(text)

@@ -19,6 +19,7 @@ idempotent, the caller simply repeats the command.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -76,6 +77,7 @@ class SerialTransport:
         self.baudrate = baudrate
         self.timeout = timeout
         self._port: serial.SerialBase | None = None
+        self._rx = bytearray()
 
     def __repr__(self) -> str:
         state = "open" if self._port is not None else "closed"
@@ -94,22 +96,41 @@ class SerialTransport:
                                                    write_timeout=self.timeout)
 
     def write(self, data: bytes) -> None:
+        """Send ``data``, opening (or reopening) the port first if needed."""
         self.open()
         self._io(lambda port: port.write(data), "writing")
 
     def read_line(self) -> bytes:
-        line = self._io(lambda port: port.read_until(b"\n"), "reading a line")
-        if not line.endswith(b"\n"):
-            raise InstrumentTimeout(f"{self.url}: no complete line within {self.timeout} s (got {line!r})")
-        return line
+        """Read up to and including the next ``b"\\n"`` (``InstrumentTimeout`` after ``timeout`` s)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            end = self._rx.find(b"\n")
+            if end >= 0:
+                return self._take(end + 1)
+            chunk = self._io(_read_available, "reading a line")
+            self._rx += chunk
+            if not chunk or (time.monotonic() > deadline and b"\n" not in chunk):
+                partial = self._take(len(self._rx))
+                raise InstrumentTimeout(f"{self.url}: no complete line within {self.timeout} s (got {partial[:80]!r})")
 
     def read_exact(self, n: int) -> bytes:
-        data = self._io(lambda port: port.read(n), f"reading {n} bytes")
-        if len(data) != n:
-            raise InstrumentTimeout(f"{self.url}: {len(data)} of {n} bytes arrived within {self.timeout} s")
+        """Read exactly ``n`` bytes (``InstrumentTimeout`` if they do not arrive within ``timeout`` s)."""
+        if len(self._rx) < n:
+            self._rx += self._io(lambda port: port.read(n - len(self._rx)), f"reading {n} bytes")
+        if len(self._rx) < n:
+            got = len(self._rx)
+            self._rx.clear()
+            raise InstrumentTimeout(f"{self.url}: {got} of {n} bytes arrived within {self.timeout} s")
+        return self._take(n)
+
+    def _take(self, n: int) -> bytes:
+        data = bytes(self._rx[:n])
+        del self._rx[:n]
         return data
 
     def close(self) -> None:
+        """Close the port and forget buffered bytes; the next ``write`` reopens it."""
+        self._rx.clear()
         port, self._port = self._port, None
         if port is not None:
             try:
@@ -133,3 +154,12 @@ class SerialTransport:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _read_available(port: serial.SerialBase) -> bytes:
+    """Wait up to the port timeout for one byte, then take whatever else has arrived."""
+    first = port.read(1)
+    if not first:
+        return b""
+    waiting = port.in_waiting
+    return first + port.read(waiting) if waiting else first

@@ -1,0 +1,190 @@
+"""Read-only views of ledger rows: small frozen dataclasses that callers outside :mod:`db` may keep.
+
+ORM rows never leave :mod:`db`; every query function returns lab value objects or one of these.
+All datetimes are aware UTC. JSON fields are plain dicts/lists (copies: changing them changes nothing
+in the store).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lab.experiment import ExperimentState
+
+__all__ = ["AnalysisInfo", "CampaignInfo", "DecisionInfo", "EventInfo", "ExperimentInfo", "PolicyVersionInfo", "StepInfo"]
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    """A campaign as stored.
+
+    Attributes:
+        status: one of ``queued running paused cancelled completed failed``.
+        spec: the parsed spec (``space``, ``objectives``, ``budget``...), as the lead's spec loader wrote it.
+        spec_toml: the spec file exactly as submitted.
+        reward_version: the active reward-definition version.
+        claimed_by: id of the worker running it (``None`` unless running).
+        heartbeat_at: the claiming worker's last heartbeat.
+    """
+
+    id: int
+    name: str
+    status: str
+    spec: dict[str, Any]
+    spec_toml: str
+    seed: int
+    reward_version: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    claimed_by: str | None
+    heartbeat_at: datetime | None
+    approval_required: bool
+
+
+@dataclass(frozen=True)
+class DecisionInfo:
+    """One call to the policy and what is needed to learn from it later.
+
+    Attributes:
+        index: 0, 1, 2... within the campaign.
+        log_prob: joint log-probability of the whole batch under ``policy_version``.
+        pending_experiment_ids: experiments in flight when the decision was made.
+        experiment_ids: the experiments this decision created, in proposal order.
+        approved_at: when a scientist approved the batch (``None``: not approved, or no approval needed).
+    """
+
+    id: int
+    campaign_id: int
+    index: int
+    policy: str
+    policy_version: str
+    log_prob: float
+    pending_experiment_ids: tuple[int, ...]
+    candidate_key: str | None
+    made_at: datetime
+    expected_completion: datetime | None
+    deadline: datetime | None
+    detail: dict[str, Any]
+    approved_at: datetime | None
+    experiment_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    """One experiment with its state history and the decision that made it.
+
+    Attributes:
+        timestamps: state value -> when the experiment entered it (only states it has reached).
+        reason: why it failed, was lost or cancelled.
+        sample_id: the physical sample's label, ``C<campaign>-E<experiment>``.
+        log_prob: this pick's log-probability (conditional on earlier picks of its batch).
+        policy, policy_version: who proposed it (credit for its reward goes to that version).
+    """
+
+    id: int
+    campaign_id: int
+    decision_id: int
+    decision_index: int
+    params: dict[str, Any]
+    state: ExperimentState
+    timestamps: dict[str, datetime]
+    reason: str | None
+    sample_id: str
+    expected_completion: datetime | None
+    deadline: datetime | None
+    log_prob: float
+    policy: str
+    policy_version: str
+
+    @property
+    def proposed_at(self) -> datetime:
+        return self.timestamps[ExperimentState.PROPOSED.value]
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """One instrument step of an experiment (dose, anneal, xrd...).
+
+    Attributes:
+        seq: position in the experiment's plan (0, 1, 2...).
+        instrument_kind: the kind of instrument it needs (``"furnace"``).
+        instrument: the instrument it was given (``None`` until its intent is claimed).
+        command: the command's parameters, as planned.
+        idempotency_key: ``<sample_id>:<seq>:<name>``; unique in the ledger, sent with the command.
+        state: ``planned intent acked done failed lost``.
+        failed_at: when it failed or was lost (``done_at`` is only set on success).
+        attempts: how many times its intent was claimed (retries after infrastructure trouble).
+    """
+
+    id: int
+    experiment_id: int
+    campaign_id: int
+    sample_id: str
+    seq: int
+    name: str
+    instrument_kind: str
+    instrument: str | None
+    command: dict[str, Any]
+    idempotency_key: str
+    state: str
+    planned_at: datetime
+    intent_at: datetime | None
+    acked_at: datetime | None
+    done_at: datetime | None
+    failed_at: datetime | None
+    expected_done_at: datetime | None
+    deadline: datetime | None
+    attempts: int
+    error: str | None
+
+    @property
+    def in_flight(self) -> bool:
+        """True while the instrument may hold it (intent claimed or acknowledged)."""
+        return self.state in ("intent", "acked")
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """When it stopped occupying its instrument (done, failed or lost)."""
+        return self.done_at or self.failed_at
+
+
+@dataclass(frozen=True)
+class AnalysisInfo:
+    """One analysis of an experiment's measurements (the latest wins)."""
+
+    id: int
+    experiment_id: int
+    objectives: dict[str, float]
+    detail: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PolicyVersionInfo:
+    """A stored, content-addressed policy version."""
+
+    id: int
+    name: str
+    version: str
+    sha256: str
+    weights: bytes | None
+    config: dict[str, Any]
+    created_at: datetime
+    parent_version: str | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    """One entry of a campaign's log of what went wrong (or notably right)."""
+
+    id: int
+    campaign_id: int | None
+    at: datetime
+    level: str
+    kind: str
+    message: str
+    detail: dict[str, Any]

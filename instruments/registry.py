@@ -1,0 +1,51 @@
+"""Open a driver by instrument kind and port.
+
+Example:
+    >>> furnace = open_instrument("furnace", "/dev/ttyUSB0", "furnace-1", max_temperature_c=1200)  # doctest: +SKIP
+    >>> furnace.identify()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from instruments.base import JobDriver
+from instruments.diffractometer import Diffractometer, XrdLimits
+from instruments.dosing import DosingLimits, DosingStation
+from instruments.furnace import BoxFurnace, FurnaceLimits
+from instruments.transport import SerialTransport
+
+__all__ = ["KINDS", "open_instrument"]
+
+#: Instrument kind -> (driver class, limits class).
+KINDS: dict[str, tuple[type[JobDriver], type]] = {
+    "furnace": (BoxFurnace, FurnaceLimits),
+    "dosing": (DosingStation, DosingLimits),
+    "xrd": (Diffractometer, XrdLimits),
+}
+
+
+def open_instrument(kind: str, url: str, name: str, *, timeout: float = 2.0, baudrate: int = 9600,
+                    **limits: Any) -> JobDriver:
+    """The driver for an instrument of ``kind`` on ``url``, over a :class:`SerialTransport`.
+
+    The port opens on the first command (see :mod:`instruments.transport`).
+
+    Args:
+        kind: ``"furnace"``, ``"dosing"`` or ``"xrd"``.
+        url: device path or pyserial URL (``/dev/ttyUSB0``, ``socket://127.0.0.1:4001``).
+        name: the instrument's name (e.g. ``"furnace-2"``).
+        timeout: the transport's read timeout (seconds).
+        baudrate: line speed (baud).
+        **limits: fields of the kind's limits dataclass, e.g. ``max_temperature_c=1200``.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown instrument kind {kind!r}; expected one of {', '.join(KINDS)}")
+    driver_cls, limits_cls = KINDS[kind]
+    allowed = {f.name for f in fields(limits_cls)}
+    unknown = sorted(set(limits) - allowed)
+    if unknown:
+        raise ValueError(f"unknown {kind} limit(s) {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}")
+    transport = SerialTransport(url, baudrate=baudrate, timeout=timeout)
+    return driver_cls(transport, limits_cls(**limits), name=name)  # type: ignore[call-arg]
