@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flows.settings import lab_home, prepare_prefect
+from flows.settings import lab_home, prepare_prefect, quiet_prefect_shutdown
 
 prepare_prefect()
 
@@ -172,6 +172,7 @@ def _run_with_progress(store: db.Store, cid: int, spec: CampaignSpec, lab_file: 
             shutdown.request_stop()
             status = "stopped"
         finally:
+            quiet_prefect_shutdown()
             done.set()
             watcher.join()
             _update(store, cid, progress, bar)

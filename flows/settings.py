@@ -7,12 +7,11 @@ store at another database (e.g. PostgreSQL for a shared lab).
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 from pathlib import Path
 
-__all__ = ["lab_home", "prepare_prefect"]
+__all__ = ["lab_home", "prepare_prefect", "quiet_prefect_shutdown"]
 
 
 def lab_home() -> Path:
@@ -33,9 +32,13 @@ def prepare_prefect(quiet: bool = True) -> None:
     if quiet:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    atexit.register(_quiet_shutdown)
 
 
-def _quiet_shutdown() -> None:
+def quiet_prefect_shutdown() -> None:
+    """Silence the temporary server's event flusher; call once the last flow of the process ended.
+
+    (Registering this with ``atexit`` at start-up is too early: Prefect's own exit handlers,
+    registered later, run first.)
+    """
     for name in ("prefect.server.services.task_run_recorder", "prefect.server.events.services", "prefect._internal"):
         logging.getLogger(name).setLevel(logging.CRITICAL)

@@ -9,8 +9,6 @@ data. With no server answering, the PostgreSQL cases are skipped with the reason
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -21,45 +19,11 @@ from sqlalchemy import text
 from lab.reward import RewardDefinition, RewardTerm
 from lab.search_space import CategoricalParameter, ContinuousParameter, SearchSpace
 from lab.state import Objective
-from db.engine import Store, make_engine, open_store
-from db.errors import mask_url
+from db.engine import Store, open_store
 from db.ledger import create_campaign
 from db.models import Base
 
-PG_URL = os.environ.get("LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = datetime(2026, 1, 5, 22, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """URL of a fresh, empty PostgreSQL database for this test session (dropped at the end)."""
-    admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        admin.dispose()
-        reason = f"PostgreSQL not reachable at {mask_url(PG_URL)}: {getattr(exc, 'orig', exc)}"
-        if os.environ.get("LAB_TEST_POSTGRES_REQUIRED") == "1":
-            pytest.fail(reason + " (LAB_TEST_POSTGRES_REQUIRED=1)")
-        pytest.skip(reason)
-    name = f"lab_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def postgres_store(postgres_url: str) -> Iterator[Store]:
-    """One store on the session's PostgreSQL database, migrated once."""
-    store = open_store(postgres_url)
-    yield store
-    store.dispose()
 
 
 def _empty(store: Store) -> None:
