@@ -30,6 +30,7 @@ from db.records import CampaignInfo
 from db.types import aware_utc
 
 __all__ = [
+    "hold_campaign",
     "TERMINAL_CAMPAIGN_STATUSES", "claim_campaign", "create_campaign", "get_campaign", "heartbeat",
     "list_campaigns", "set_campaign_status",
 ]
@@ -177,3 +178,27 @@ def heartbeat(session: Session, campaign_id: int, worker_id: str, at: datetime) 
         raise ClaimLost(f"campaign {campaign_id} is {row.status} and held by {holder}, not {worker_id!r}; stop working on it")
     row.heartbeat_at = at
     session.flush()
+
+
+def hold_campaign(session: Session, campaign_id: int, worker_id: str, at: datetime, stale_after_s: float = 300.0) -> bool:
+    """Claim or keep a *running* campaign for ``worker_id``; False if another live worker holds it.
+
+    Used on every engine tick: a campaign resumed after a pause (running, no holder) is taken back;
+    one held by a worker whose heartbeat is older than ``stale_after_s`` seconds is taken over.
+    The row is locked for the check (``FOR UPDATE`` on PostgreSQL).
+
+    Raises:
+        CampaignNotFound: no campaign has this id.
+    """
+    at = aware_utc(at)
+    row = campaign_row(session, campaign_id, for_update=True)
+    if row.status != "running":
+        return False
+    heartbeat = row.heartbeat_at
+    stale = heartbeat is None or heartbeat < at - timedelta(seconds=stale_after_s)
+    if row.claimed_by not in (None, worker_id) and not stale:
+        return False
+    row.claimed_by = worker_id
+    row.heartbeat_at = at
+    session.flush()
+    return True

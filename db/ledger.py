@@ -22,7 +22,15 @@ Example:
 
 from __future__ import annotations
 
-from db.campaigns import claim_campaign, create_campaign, get_campaign, heartbeat, list_campaigns, set_campaign_status
+from db.campaigns import (
+    claim_campaign,
+    create_campaign,
+    get_campaign,
+    heartbeat,
+    hold_campaign,
+    list_campaigns,
+    set_campaign_status,
+)
 from db.decisions import approve_decision, get_decision, list_decisions, record_decision
 from db.events import list_events, log_event
 from db.experiments import count_by_state, get_experiment, last_activity, list_experiments, transition
@@ -68,7 +76,7 @@ __all__ = [
     "AnalysisInfo", "CampaignInfo", "DecisionInfo", "EventInfo", "ExperimentInfo", "PolicyVersionInfo", "StepInfo",
     "ack_step", "add_reward_definition", "approve_decision", "busy_instruments", "claim_campaign", "claim_step_intent",
     "count_by_state", "create_campaign", "fail_step", "finish_step", "get_campaign", "get_decision", "get_experiment",
-    "get_policy_version", "get_policy_version_by_sha", "get_reward_definition", "get_step", "heartbeat",
+    "get_policy_version", "get_policy_version_by_sha", "get_reward_definition", "get_step", "heartbeat", "hold_campaign",
     "last_activity", "latest_analysis", "latest_objectives", "latest_policy_version", "list_campaigns", "list_decisions", "list_events",
     "list_experiments", "list_policy_versions", "list_reward_definitions", "list_steps", "load_measurements",
     "load_state", "log_event", "next_planned_step", "objectives_for", "open_steps", "plan_steps", "policy_sha256",

@@ -22,7 +22,9 @@ from flows.settings import lab_home, prepare_prefect, quiet_prefect_shutdown
 prepare_prefect()
 
 import db  # noqa: E402  (Prefect settings must be in place before Prefect loads)
-from flows import shutdown  # noqa: E402
+from flows import control, shutdown  # noqa: E402
+from flows.cli_instruments import instruments_app  # noqa: E402
+from flows.errors import FlowError  # noqa: E402
 from flows.report import summarise, summary_tables  # noqa: E402
 from instruments.errors import InstrumentError  # noqa: E402
 from lab.errors import LabError  # noqa: E402
@@ -30,6 +32,7 @@ from lab.spec import CampaignSpec, example_path, load_spec  # noqa: E402
 
 app = typer.Typer(help="Self-driving lab controller: queue, run and watch materials-discovery campaigns.",
                   no_args_is_help=True, add_completion=False)
+app.add_typer(instruments_app, name="instruments", help="Check the instruments: `lab instruments selftest`.")
 console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,7 +47,7 @@ def friendly(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (LabError, db.StoreError, InstrumentError) as exc:
+        except (LabError, db.StoreError, InstrumentError, FlowError) as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(2) from None
 
@@ -93,42 +96,96 @@ def demo(url: Optional[str] = typer.Option(None, "--db", help="Database URL (def
         url = f"sqlite:///{path}"
     store, cid, spec = _queue(example_path("batio3"), url)
     console.print(f"[bold]Demo[/]: campaign {cid}, {spec.name}: up to {spec.budget.experiments} experiments, "
-                  f"{len(spec.instruments.furnaces)} furnaces, simulated lab and clock; store {store.url}")
+                  f"{len(spec.instruments.furnaces)} furnaces, simulated lab and clock; store {store.masked_url}")
     _run_with_progress(store, cid, spec, None)
 
 
 @app.command()
 @friendly
 def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION,
+           max_campaigns: int = typer.Option(4, "--max-campaigns", min=1, help="Most campaigns run side by side."),
            once: bool = typer.Option(False, "--once", help="Stop when the queue is empty instead of waiting.")) -> None:
-    """Run queued campaigns one after another until stopped (Ctrl-C stops cleanly)."""
+    """Run queued campaigns, several at once on the shared lab, until stopped (Ctrl-C stops cleanly)."""
     import os
     import socket
-    import time
 
+    from flows.worker import worker_flow
+    store = db.open_store(url)  # fail fast, with a clear message, on a bad or unreachable database
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    console.print(f"worker {me} on {store.masked_url} ({'lab file ' + str(lab_file) if lab_file else 'simulated lab'}); Ctrl-C to stop")
+    try:
+        ended = worker_flow(me, database_url=store.url, lab_file=str(lab_file) if lab_file else None,
+                            max_campaigns=max_campaigns, once=once)
+    except KeyboardInterrupt:
+        shutdown.request_stop()
+        console.print("stopped; unfinished campaigns resume from the store with `lab worker`")
+        return
+    finally:
+        quiet_prefect_shutdown()
+    for cid, final in ended:
+        console.print(f"campaign {cid} {final}")
+
+
+def _control(action: str, campaign_id: int, url: Optional[str]) -> None:
     from lab.clock import WallClock
     store = db.open_store(url)
-    me = f"{socket.gethostname()}:{os.getpid()}"
-    console.print(f"worker {me} on {store.url}; Ctrl-C to stop")
-    try:
-        while True:
-            with store.session() as s:
-                claimed = db.claim_campaign(s, me, WallClock().now())
-            if claimed is None:
-                if once:
-                    break
-                time.sleep(5)
-                continue
-            spec = CampaignSpec.from_store_dict(claimed.spec)
-            console.print(f"running campaign {claimed.id}: {claimed.name}")
-            _run_with_progress(store, claimed.id, spec, lab_file)
-    except KeyboardInterrupt:
-        console.print("stopped; unfinished campaigns resume from the store with `lab worker`")
+    status = getattr(control, action)(store, campaign_id, WallClock().now())
+    console.print(f"campaign {campaign_id} is now {status}")
+    store.dispose()
+
+
+@app.command()
+@friendly
+def pause(campaign_id: int = typer.Argument(..., help="Campaign id."), url: Optional[str] = DB_OPTION) -> None:
+    """Pause a campaign: results in flight are still collected; nothing new is dispatched."""
+    _control("pause", campaign_id, url)
+
+
+@app.command()
+@friendly
+def resume(campaign_id: int = typer.Argument(..., help="Campaign id."), url: Optional[str] = DB_OPTION) -> None:
+    """Resume a paused campaign."""
+    _control("resume", campaign_id, url)
+
+
+@app.command()
+@friendly
+def cancel(campaign_id: int = typer.Argument(..., help="Campaign id."), url: Optional[str] = DB_OPTION) -> None:
+    """Cancel a campaign: started experiments finish and are recorded; nothing new is dispatched."""
+    _control("cancel", campaign_id, url)
+
+
+@app.command()
+@friendly
+def approve(campaign_id: int = typer.Argument(..., help="Campaign id."), url: Optional[str] = DB_OPTION) -> None:
+    """Approve the campaign's proposed batches that wait for a scientist (spec: approval_required = true)."""
+    from lab.clock import WallClock
+    store = db.open_store(url)
+    indices = control.approve(store, campaign_id, WallClock().now())
+    console.print(f"approved {len(indices)} batch(es) of campaign {campaign_id}" + (f": decisions {indices}" if indices else ""))
+    store.dispose()
+
+
+@app.command()
+@friendly
+def relabel(campaign_id: int = typer.Argument(..., help="Campaign id."),
+            reward: Path = typer.Option(..., "--reward", help="Reward definition file (TOML: version, terms, failure_reward)."),
+            activate: bool = typer.Option(False, "--activate", help="Make it the version that proposals and reports use."),
+            url: Optional[str] = DB_OPTION) -> None:
+    """Recompute every measured experiment's reward under a new reward definition; old rewards are kept."""
+    from lab.clock import WallClock
+    definition = control.load_reward_file(reward)
+    store = db.open_store(url)
+    result = control.relabel(store, campaign_id, definition, WallClock().now(), activate=activate)
+    console.print(f"campaign {campaign_id}: {result.rewarded} rewards and {result.failed} failures under {result.version}"
+                  + (" (now active)" if result.active else f"; see them with `lab status {campaign_id} --reward-version {result.version}`"))
+    store.dispose()
 
 
 @app.command()
 @friendly
 def status(campaign_id: Optional[int] = typer.Argument(None, help="A campaign id; omit to list all."),
+           reward_version: Optional[str] = typer.Option(None, "--reward-version", help="Rewards of this version (default: active)."),
            url: Optional[str] = DB_OPTION) -> None:
     """List campaigns, or show one campaign's summary."""
     from lab.clock import WallClock
@@ -138,14 +195,14 @@ def status(campaign_id: Optional[int] = typer.Argument(None, help="A campaign id
     else:
         with store.session() as s:
             db.get_campaign(s, campaign_id)  # CampaignNotFound with a clear message
-        for table in summary_tables(summarise(store, campaign_id, WallClock().now())):
+        for table in summary_tables(summarise(store, campaign_id, WallClock().now(), reward_version)):
             console.print(table)
     store.dispose()
 
 
 def _campaign_list(store: db.Store) -> None:
     from rich.table import Table
-    table = Table(title=f"Campaigns in {store.url}")
+    table = Table(title=f"Campaigns in {store.masked_url}")
     for col in ("id", "name", "status", "created", "experiments"):
         table.add_column(col)
     with store.session() as s:

@@ -20,6 +20,7 @@ the same campaign picks up where a killed one stopped.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +41,8 @@ __all__ = ["CampaignEngine", "EngineSettings"]
 log = logging.getLogger(__name__)
 S = ExperimentState
 ACTIVE = (S.PROPOSED, S.DISPATCHED, S.RUNNING)
+#: Real seconds between looks while a campaign waits for a person (pause, approval).
+PEOPLE_NAP_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class CampaignEngine:
         policy: the proposal policy.
         settings: engine knobs.
         on_event: called with a short text for each thing that happened (progress display).
+        worker_id: who holds the campaign (checked against the store on every tick).
     """
 
     store: Any
@@ -82,7 +86,9 @@ class CampaignEngine:
     policy: Policy
     settings: EngineSettings = field(default_factory=EngineSettings)
     on_event: Callable[[str], None] = lambda text: None
+    worker_id: str = "engine"
     _due: dict[int, datetime] = field(default_factory=dict, init=False)
+    _waiting_for_people: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         with self.store.session() as s:
@@ -98,20 +104,30 @@ class CampaignEngine:
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> str:
-        """Tick until the campaign completes or is cancelled, or ``should_stop()``; returns its status."""
-        now = self.clock.now()
+        """Tick until the campaign completes or is cancelled, or ``should_stop()``; returns its status.
+
+        Returns ``"released"`` when another worker holds the campaign.
+        """
         with self.store.session() as s:
             if db.get_campaign(s, self.campaign_id).status == "queued":
-                db.set_campaign_status(s, self.campaign_id, "running", now)
+                db.set_campaign_status(s, self.campaign_id, "running", self.clock.now())
         while True:
             status = self.tick()
-            if status in ("completed", "cancelled") or should_stop():
+            if status in ("completed", "cancelled", "released") or should_stop():
                 return status
             self.wait()
 
     def tick(self) -> str:
-        """One pass: poll, analyse, dispatch, propose, dispatch. Returns the campaign status."""
+        """One pass: poll, analyse, dispatch, propose, dispatch. Returns the campaign status.
+
+        ``running``: everything. ``paused``: results are still collected, nothing is dispatched.
+        ``cancelled``: unstarted experiments are cancelled; started ones finish and are recorded
+        (the tick says ``cancelling`` until they have).
+        """
         status = self._status()
+        if status == "running" and not self._hold():
+            return "released"
+        self._waiting_for_people = status == "paused"
         self._poll()
         if status == "running":
             self._dispatch()
@@ -119,26 +135,41 @@ class CampaignEngine:
             self._dispatch()
         elif status == "cancelled":
             self._cancel_unstarted()
-        if self._finished(status):
+            self._dispatch()
+        if status in ("running", "cancelled") and self._finished(status):
             final = "cancelled" if status == "cancelled" else "completed"
             with self.store.session() as s:
-                db.set_campaign_status(s, self.campaign_id, final, self.clock.now())
+                if db.get_campaign(s, self.campaign_id).finished_at is None:
+                    db.set_campaign_status(s, self.campaign_id, final, self.clock.now())
             return final
-        return status
+        return "cancelling" if status == "cancelled" else status
+
+    def _hold(self) -> bool:
+        with self.store.session() as s:
+            return db.hold_campaign(s, self.campaign_id, self.worker_id, self.clock.now())
+
+    def next_due(self) -> datetime | None:
+        """When the next step in flight is expected to end (None when nothing is in flight)."""
+        return min(self._due.values(), default=None)
 
     def _status(self) -> str:
         with self.store.session() as s:
             return db.get_campaign(s, self.campaign_id).status
 
     def wait(self) -> None:
-        """Wait until the next expected event (a jump on a simulated clock, a sleep on the wall clock)."""
+        """Wait until the next expected event (a jump on a simulated clock, a sleep on the wall clock).
+
+        While only people can move the campaign on (paused, or a batch awaiting approval) and
+        nothing is in flight, a simulated clock stands still and the engine naps in real time.
+        """
         now = self.clock.now()
-        target = min(self._due.values(), default=now + timedelta(seconds=self.settings.poll_interval_s))
+        due = self.next_due()
+        if due is None and self._waiting_for_people:
+            time.sleep(PEOPLE_NAP_S)
+            return
         cap = now + timedelta(seconds=self.settings.poll_interval_s)
-        if not self.clock.simulated:
-            target = min(target, cap)
-        seconds = max((target - now).total_seconds(), 0.0 if self.clock.simulated else 1.0)
-        self.clock.sleep(max(seconds, 1.0))
+        target = cap if due is None else (due if self.clock.simulated else min(due, cap))
+        self.clock.sleep(max((target - now).total_seconds(), 1.0))
 
     def _finished(self, status: str) -> bool:
         with self.store.session() as s:
@@ -228,6 +259,10 @@ class CampaignEngine:
             candidates = []
             for exp in db.list_experiments(s, self.campaign_id, states=list(ACTIVE)):
                 if _open(s, exp.id):
+                    continue
+                if exp.state == S.PROPOSED and self.spec.approval_required \
+                        and db.get_decision(s, exp.decision_id).approved_at is None:
+                    self._waiting_for_people = True
                     continue
                 step = db.next_planned_step(s, exp.id)
                 if step is not None:

@@ -36,15 +36,23 @@ class CampaignSummary:
     utilisation: dict[str, dict[str, float]] = field(default_factory=dict)
     latency_h: dict[str, float] = field(default_factory=dict)
     in_flight: list[dict[str, Any]] = field(default_factory=list)
+    reward_version: str = ""
+    problems: list[str] = field(default_factory=list)
 
 
-def summarise(store: Any, campaign_id: int, now: datetime) -> CampaignSummary:
-    """Read campaign ``campaign_id``'s summary from the store, as of ``now``."""
+def summarise(store: Any, campaign_id: int, now: datetime, reward_version: str | None = None) -> CampaignSummary:
+    """Read campaign ``campaign_id``'s summary from the store, as of ``now``.
+
+    Args:
+        reward_version: rank results by this reward version (default: the campaign's active one).
+    """
     with store.session() as s:
         info = db.get_campaign(s, campaign_id)
+        version = db.get_reward_definition(s, campaign_id, reward_version).version
         experiments = db.list_experiments(s, campaign_id)
         steps = db.step_history(s, campaign_id)
-        rewards = db.rewards_for(s, campaign_id, info.reward_version)
+        rewards = db.rewards_for(s, campaign_id, version)
+        events = [e for e in db.list_events(s, campaign_id) if e.level != "info"]
         best = _best(s, experiments, rewards)
     start = info.started_at or info.created_at
     end = info.finished_at or now
@@ -54,10 +62,18 @@ def summarise(store: Any, campaign_id: int, now: datetime) -> CampaignSummary:
         counts[e.state.value if isinstance(e.state, S) else str(e.state)] += 1
     latencies = [(_ended(e) - e.timestamps[S.PROPOSED.value]).total_seconds() / 3600.0
                  for e in experiments if _ended(e) is not None]
-    in_flight = [{"sample": e.sample_id, "state": str(getattr(e.state, "value", e.state)),
-                  "expected": e.expected_completion} for e in experiments if S(e.state) in (S.DISPATCHED, S.RUNNING)]
+    in_flight = [_flight(e, steps) for e in experiments if S(e.state) in (S.DISPATCHED, S.RUNNING)]
     return CampaignSummary(campaign_id, info.name, info.status, span_h, {k: v for k, v in counts.items() if v},
-                           best, _utilisation(steps, start, end), _latency(latencies), in_flight)
+                           best, _utilisation(steps, start, end), _latency(latencies), in_flight, version,
+                           [f"{e.at:%Y-%m-%d %H:%M} {e.level}: {e.message}" for e in events[-10:]])
+
+
+def _flight(e: Any, steps: list[Any]) -> dict[str, Any]:
+    """Where an experiment in flight is: its open step, instrument and expected end."""
+    open_steps = [st for st in steps if st.experiment_id == e.id and st.state in ("intent", "acked")]
+    step = open_steps[0] if open_steps else None
+    return {"sample": e.sample_id, "step": step.name if step else "waiting", "instrument": step.instrument if step else "",
+            "expected": step.expected_done_at if step else None}
 
 
 def _ended(e: Any) -> datetime | None:
@@ -114,7 +130,7 @@ def _fmt_params(params: dict[str, Any]) -> str:
 def summary_tables(summary: CampaignSummary) -> list[Table]:
     """Rich tables: the best result, experiments per state, instruments, latency."""
     head = Table(title=f"Campaign {summary.campaign_id}: {summary.name} ({summary.status}, {summary.span_h:.1f} h)")
-    head.add_column("best result")
+    head.add_column(f"best result (reward {summary.reward_version})")
     head.add_column("value")
     if summary.best:
         for k, v in summary.best["objectives"].items():
@@ -140,7 +156,21 @@ def summary_tables(summary: CampaignSummary) -> list[Table]:
     if summary.latency_h:
         l = summary.latency_h
         lat.add_row(f"{l['n']:.0f}", f"{l['median']:.1f}", f"{l['p90']:.1f}", f"{l['max']:.1f}")
-    return [head, states, inst, lat]
+    tables = [head, states, inst, lat]
+    if summary.in_flight:
+        flying = Table(title="In flight")
+        for col in ("sample", "step", "instrument", "expected end (UTC)"):
+            flying.add_column(col)
+        for f in summary.in_flight:
+            flying.add_row(f["sample"], f["step"], f["instrument"], f"{f['expected']:%Y-%m-%d %H:%M}" if f["expected"] else "")
+        tables.append(flying)
+    if summary.problems:
+        problems = Table(title="What went wrong (latest 10)")
+        problems.add_column("event")
+        for line in summary.problems:
+            problems.add_row(line)
+        tables.append(problems)
+    return tables
 
 
 def summary_markdown(summary: CampaignSummary) -> str:

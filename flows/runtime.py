@@ -28,7 +28,7 @@ from instruments.registry import open_instrument
 from lab.clock import DEFAULT_SIM_START, Clock, SimulatedClock, WallClock
 from lab.diffraction import DEFAULT_TWO_THETA
 from lab.errors import SpecError
-from lab.spec import CampaignSpec
+from lab.spec import CampaignSpec, InstrumentsSpec
 from simulators.lab import SimulatedLab
 from simulators.world import MaterialsWorld
 
@@ -46,12 +46,12 @@ class Rig:
 
 
 @contextlib.contextmanager
-def simulated_rig(spec: CampaignSpec, *, seed: int = 0, start: datetime | None = None,
+def simulated_rig(shape: CampaignSpec | InstrumentsSpec, *, seed: int = 0, start: datetime | None = None,
                   faults: dict[str, Any] | None = None, transport: str = "pty") -> Iterator[Rig]:
     """A simulated lab shaped like ``spec.instruments``, with drivers connected to it.
 
     Args:
-        spec: the campaign (its instrument names decide the simulators started).
+        shape: the instrument names by role (a campaign's, or a whole lab's) decide the simulators started.
         seed: seeds the materials world, balances and counting noise.
         start: the simulated clock's start (default: 22:00 on a fixed night, for reproducibility).
         faults: fault plans by instrument name (see :mod:`simulators.faults`).
@@ -65,7 +65,7 @@ def simulated_rig(spec: CampaignSpec, *, seed: int = 0, start: datetime | None =
     def pattern(sample_id: str) -> tuple[np.ndarray, np.ndarray]:
         return DEFAULT_TWO_THETA, world.measure(lab_box[0].tray.get(sample_id), rng)
 
-    roles = spec.instruments
+    roles = shape.instruments if isinstance(shape, CampaignSpec) else shape
     lab = SimulatedLab(clock=clock, pattern_source=pattern, dosing=roles.dosing, furnaces=roles.furnaces,
                        diffractometers=roles.diffractometer, faults=faults, seed=seed, transport=transport)
     lab_box.append(lab)

@@ -36,7 +36,7 @@ from lab.search_space import (
 )
 from lab.state import Objective
 
-__all__ = ["CampaignSpec", "load_spec", "parse_spec", "example_path"]
+__all__ = ["CampaignSpec", "RewardSpec", "example_path", "load_spec", "parse_spec", "spec_problems"]
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 
@@ -298,7 +298,7 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _problems(exc: ValidationError) -> list[str]:
+def spec_problems(exc: ValidationError) -> list[str]:
     problems = []
     for err in exc.errors():
         msg = err["msg"].removeprefix("Value error, ")
@@ -324,7 +324,7 @@ def parse_spec(text: str, source: str = "<spec>") -> CampaignSpec:
     try:
         return CampaignSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(source, _problems(exc)) from None
+        raise SpecError(source, spec_problems(exc)) from None
 
 
 def load_spec(path: str | Path) -> CampaignSpec:

@@ -59,6 +59,7 @@ def postgres_store(postgres_url: str) -> Iterator[Store]:
 def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A temporary Prefect server and database for the session's flows."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.settings import quiet_prefect_shutdown
