@@ -126,6 +126,27 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
         console.print(f"campaign {cid} {final}")
 
 
+@app.command()
+@friendly
+def simulate(lab_file: Path = typer.Option(Path("simulated-lab.toml"), "--lab-file", help="Where to write the lab file."),
+             speed: float = typer.Option(1800.0, "--speed", min=1.0, help="Simulated seconds per real second."),
+             seed: int = typer.Option(0, "--seed", help="Seed of the materials world and the instruments.")) -> None:
+    """Serve the simulated lab on loopback sockets (accelerated time) for workers in other processes.
+
+    Then, in another terminal: `lab worker --lab-file simulated-lab.toml`. Ctrl-C stops the simulators.
+    """
+    import time
+
+    from flows.runtime import served_simulated_lab
+    with served_simulated_lab(lab_file, speed=speed, seed=seed) as lab:
+        console.print(f"simulated lab ({', '.join(lab.endpoints)}) at {speed:g}x; lab file {lab_file}; Ctrl-C to stop")
+        try:
+            while True:
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            console.print("simulators stopped")
+
+
 def _control(action: str, campaign_id: int, url: Optional[str]) -> None:
     from lab.clock import WallClock
     store = db.open_store(url)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,14 +26,14 @@ from typing import Any
 import numpy as np
 
 from instruments.registry import open_instrument
-from lab.clock import DEFAULT_SIM_START, Clock, SimulatedClock, WallClock
+from lab.clock import DEFAULT_SIM_START, Clock, ScaledClock, SimulatedClock, WallClock
 from lab.diffraction import DEFAULT_TWO_THETA
 from lab.errors import SpecError
 from lab.spec import CampaignSpec, InstrumentsSpec
 from simulators.lab import SimulatedLab
 from simulators.world import MaterialsWorld
 
-__all__ = ["Rig", "hardware_rig", "simulated_rig"]
+__all__ = ["Rig", "hardware_rig", "load_lab_file", "served_simulated_lab", "simulated_rig"]
 
 
 @dataclass
@@ -58,6 +59,21 @@ def simulated_rig(shape: CampaignSpec | InstrumentsSpec, *, seed: int = 0, start
         transport: ``"pty"`` (pseudo-terminals) or ``"socket"`` (loopback TCP).
     """
     clock = SimulatedClock(start or DEFAULT_SIM_START)
+    roles = shape.instruments if isinstance(shape, CampaignSpec) else shape
+    lab = _simulated_lab(roles, clock, seed, faults, transport)
+    drivers: dict[str, Any] = {}
+    try:
+        drivers = {name: open_instrument(kind, url, name, timeout=1.0) for name, (kind, url) in lab.endpoints.items()}
+        yield Rig(drivers, clock, True, lab)
+    finally:
+        for d in drivers.values():
+            d.close()
+        lab.close()
+
+
+def _simulated_lab(roles: InstrumentsSpec, clock: Clock, seed: int, faults: dict[str, Any] | None,
+                   transport: str) -> SimulatedLab:
+    """The simulators of ``roles`` on ``clock``, sharing one seeded materials world."""
     world = MaterialsWorld(seed=seed)
     rng = np.random.default_rng(seed)
     lab_box: list[SimulatedLab] = []
@@ -65,33 +81,52 @@ def simulated_rig(shape: CampaignSpec | InstrumentsSpec, *, seed: int = 0, start
     def pattern(sample_id: str) -> tuple[np.ndarray, np.ndarray]:
         return DEFAULT_TWO_THETA, world.measure(lab_box[0].tray.get(sample_id), rng)
 
-    roles = shape.instruments if isinstance(shape, CampaignSpec) else shape
     lab = SimulatedLab(clock=clock, pattern_source=pattern, dosing=roles.dosing, furnaces=roles.furnaces,
                        diffractometers=roles.diffractometer, faults=faults, seed=seed, transport=transport)
     lab_box.append(lab)
+    return lab
+
+
+@contextlib.contextmanager
+def served_simulated_lab(lab_file: str | Path, *, speed: float = 1800.0, seed: int = 0,
+                         roles: InstrumentsSpec | None = None) -> Iterator[SimulatedLab]:
+    """Serve the simulated lab on loopback sockets on accelerated real time; write its lab file.
+
+    Workers in other processes connect with ``--lab-file`` exactly as to real instruments; the
+    file's ``[clock]`` table makes them share the accelerated clock (``speed`` simulated seconds
+    per real second). The simulators (and what they hold) outlive any worker that is killed.
+    """
+    clock = ScaledClock(speed, WallClock().now(), wall_origin=time.time())
+    lab = _simulated_lab(roles or InstrumentsSpec(), clock, seed, None, "socket")
     try:
-        drivers = {name: open_instrument(kind, url, name, timeout=1.0) for name, (kind, url) in lab.endpoints.items()}
-        yield Rig(drivers, clock, True, lab)
+        lines = ["# written by `lab simulate`: the simulated lab on loopback sockets", "[clock]",
+                 f"speed = {clock.speed}", f'origin = "{clock.origin.isoformat()}"', f"wall_origin = {clock.wall_origin!r}", ""]
+        for name, (kind, url) in lab.endpoints.items():
+            lines += ["[[instrument]]", f'name = "{name}"', f'kind = "{kind}"', f'port = "{url}"', ""]
+        Path(lab_file).write_text("\n".join(lines), encoding="utf-8")
+        yield lab
     finally:
-        for d in locals().get("drivers", {}).values():
-            d.close()
         lab.close()
 
 
 @contextlib.contextmanager
 def hardware_rig(lab_file: str | Path) -> Iterator[Rig]:
     """Drivers for the real instruments listed in ``lab_file``, on the wall clock."""
-    entries = load_lab_file(lab_file)
+    entries, clock = load_lab_file(lab_file)
     drivers = {e["name"]: open_instrument(e["kind"], e["port"], e["name"], **e.get("limits", {})) for e in entries}
     try:
-        yield Rig(drivers, WallClock(), False)
+        yield Rig(drivers, clock, False)
     finally:
         for d in drivers.values():
             d.close()
 
 
-def load_lab_file(path: str | Path) -> list[dict[str, Any]]:
-    """The ``[[instrument]]`` entries of a lab file, checked for the fields each needs."""
+def load_lab_file(path: str | Path) -> tuple[list[dict[str, Any]], Clock]:
+    """The ``[[instrument]]`` entries of a lab file, checked, and its clock.
+
+    The clock is the wall clock, or a :class:`~lab.clock.ScaledClock` when the file has a
+    ``[clock]`` table (``speed``, ``origin``, ``wall_origin``), as ``lab simulate`` writes.
+    """
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -109,7 +144,13 @@ def load_lab_file(path: str | Path) -> list[dict[str, Any]]:
                 problems.append(f"instrument[{i}].{key}: required text field is missing")
         if e.get("kind") not in (None, "furnace", "dosing", "xrd"):
             problems.append(f"instrument[{i}].kind: {e['kind']!r} is not one of furnace, dosing, xrd")
+    clock: Clock = WallClock()
+    if "clock" in data:
+        try:
+            clock = ScaledClock.from_dict(data["clock"])
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(f"clock: expected speed (> 0), origin (ISO time) and wall_origin (POSIX seconds): {exc}")
     if problems:
         raise SpecError(str(path), problems)
-    return entries
+    return entries, clock
 

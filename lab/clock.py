@@ -23,7 +23,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SimulatedClock", "WallClock", "utc"]
+__all__ = ["Clock", "ScaledClock", "SimulatedClock", "WallClock", "utc"]
 
 #: The default start of a simulated night: 2026-01-05 22:00 UTC.
 DEFAULT_SIM_START = datetime(2026, 1, 5, 22, 0, tzinfo=timezone.utc)
@@ -103,3 +103,45 @@ class SimulatedClock:
         with self._lock:
             if moment > self._now:
                 self._now = moment
+
+
+class ScaledClock:
+    """Accelerated real time, shared by processes: ``now = origin + (wall - wall_origin) * speed``.
+
+    For dry runs of real workers against simulators served in another process (``lab simulate``):
+    every process that builds a ScaledClock from the same ``wall_origin``, ``origin`` and
+    ``speed`` reads the same time, and ``sleep`` waits ``seconds / speed`` real seconds.
+
+    Args:
+        speed: simulated seconds per real second (e.g. 1800: an 8 h anneal takes 16 s).
+        origin: the simulated time at ``wall_origin``.
+        wall_origin: a POSIX timestamp (seconds) of the real moment ``origin`` corresponds to.
+
+    Example:
+        >>> clock = ScaledClock(3600.0, DEFAULT_SIM_START, wall_origin=time.time())
+        >>> (clock.now() - DEFAULT_SIM_START).total_seconds() < 3600.0
+        True
+    """
+
+    simulated = False
+
+    def __init__(self, speed: float, origin: datetime, wall_origin: float) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be > 0 simulated seconds per real second, got {speed}")
+        self.speed = float(speed)
+        self.origin = utc(origin)
+        self.wall_origin = float(wall_origin)
+
+    def now(self) -> datetime:
+        return self.origin + timedelta(seconds=(time.time() - self.wall_origin) * self.speed)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.speed)
+
+    def to_dict(self) -> dict[str, float | str]:
+        return {"speed": self.speed, "origin": self.origin.isoformat(), "wall_origin": self.wall_origin}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ScaledClock:  # type: ignore[type-arg]
+        return cls(float(data["speed"]), datetime.fromisoformat(str(data["origin"])), float(data["wall_origin"]))

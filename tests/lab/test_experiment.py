@@ -67,3 +67,19 @@ def test_simulated_clock_only_moves_forward() -> None:
     assert clock.now() == t0
     with pytest.raises(ValueError):
         clock.advance(-1)
+
+
+def test_scaled_clocks_built_alike_agree_and_sleep_scaled() -> None:
+    import time
+
+    from lab.clock import DEFAULT_SIM_START, ScaledClock
+    origin = time.time()
+    a = ScaledClock(3600.0, DEFAULT_SIM_START, origin)
+    b = ScaledClock.from_dict(a.to_dict())
+    assert abs((a.now() - b.now()).total_seconds()) < 60.0  # the same time, to a real ~16 ms
+    t0, w0 = a.now(), time.monotonic()
+    a.sleep(360.0)  # six simulated minutes = 0.1 real seconds
+    assert 0.09 <= time.monotonic() - w0 < 1.0
+    assert (a.now() - t0).total_seconds() >= 360.0
+    with pytest.raises(ValueError, match="speed"):
+        ScaledClock(0.0, DEFAULT_SIM_START, origin)
