@@ -10,6 +10,10 @@ Points already observed or pending, and duplicates within the pool, are removed.
 Points are identified by :func:`policies.protocol.point_key` (re-exported here), their encoding
 rounded to 9 decimals, which is how the policies tell "the same experiment" apart from a new one.
 
+**Fixed candidate sets.** A campaign over a finite table of real experiments (a benchmark pool)
+gives its rows as a :class:`CandidateSet`; :meth:`CandidateSet.untried` is then the pool, in the
+same :class:`CandidatePool` shape, so model-based policies score exactly those rows.
+
 Example:
     >>> from lab.search_space import SearchSpace, CategoricalParameter
     >>> from lab.state import CampaignState, Objective
@@ -35,6 +39,7 @@ from policies.protocol import PointKey, encode_or_none, point_key, taken_keys  #
 
 __all__ = [
     "CandidatePool",
+    "CandidateSet",
     "candidate_pool",
     "decode_valid",
     "encode_or_none",
@@ -141,3 +146,55 @@ def candidate_pool(
                 break
     X = torch.tensor(rows, dtype=torch.float64).reshape(len(rows), space.dim).clamp(0.0, 1.0)
     return CandidatePool(X=X, params=params, n_drawn=drawn)
+
+
+class CandidateSet:
+    """A fixed, finite set of candidate experiments (e.g. the rows of a benchmark pool).
+
+    Encodings are computed once per search space and cached, so each decision only filters out
+    the observed and pending points.
+
+    Args:
+        params: the candidates as parameter dicts (valid in the campaign's space), length ``N``.
+
+    Raises:
+        PolicyArgumentError: ``params`` is empty.
+    """
+
+    def __init__(self, params: Sequence[dict[str, Any]]) -> None:
+        from policies.errors import PolicyArgumentError
+
+        self.params: tuple[dict[str, Any], ...] = tuple(dict(p) for p in params)
+        if not self.params:
+            raise PolicyArgumentError("candidates is empty: give at least one candidate experiment")
+        self._cache: dict[SearchSpace, tuple[Tensor, list[PointKey]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def encoded(self, space: SearchSpace) -> tuple[Tensor, list[PointKey]]:
+        """``(X, keys)``: encodings of shape ``(N, dim)`` (float64) and their point keys.
+
+        Raises:
+            SearchSpaceError: a candidate is not valid in ``space`` (naming it).
+        """
+        if space not in self._cache:
+            rows = []
+            for i, p in enumerate(self.params):
+                try:
+                    rows.append(space.encode(p))
+                except (SearchSpaceError, KeyError) as exc:
+                    raise SearchSpaceError(f"candidate {i} is not valid in the campaign's space: {exc}") from exc
+            X = torch.tensor(rows, dtype=torch.float64).reshape(len(rows), space.dim).clamp(0.0, 1.0)
+            self._cache[space] = (X, [point_key(r) for r in rows])
+        return self._cache[space]
+
+    def untried(self, state: CampaignState) -> CandidatePool:
+        """The candidates neither observed nor pending in ``state``, shape ``(M, dim)``, in set order."""
+        X, keys = self.encoded(state.space)
+        seen = taken_keys(state)
+        keep = [i for i, k in enumerate(keys) if k not in seen]
+        return CandidatePool(X=X[keep], params=[self.params[i] for i in keep], n_drawn=0)
+
+    def __repr__(self) -> str:
+        return f"CandidateSet({len(self)} candidates)"

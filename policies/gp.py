@@ -19,6 +19,10 @@ points of the campaign's Sobol sequence (:func:`policies.sobol.sobol_params`) an
 ``"fallback": "sobol"`` and a ``"reason"`` in each proposal's ``detail`` (and logs a warning for
 exceptions). Proposals still carry this policy's name and version, since it made the decision.
 
+**Fixed candidates.** ``make_policy("qlognei", candidates=[params, ...])`` (or
+:meth:`QLogNEIPolicy.with_candidates`) replaces the Sobol pool by the untried rows of that set, and
+the Sobol fallback snaps each point to the nearest untried candidate.
+
 Picks are deterministic given the state (MC sampler and GP restarts are seeded from
 :func:`policies.protocol.derive_seed`), so ``log_prob`` is 0.0. ``detail["acq_value"]`` is the
 log-EI increment of that pick given the pending points and the earlier picks of the batch.
@@ -26,8 +30,10 @@ log-EI increment of that pick given the pending points and the earlier picks of 
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
+from collections.abc import Mapping, Sequence
 import warnings
 from typing import Any
 
@@ -44,7 +50,8 @@ from torch import Tensor
 
 from lab.experiment import Proposal
 from lab.state import CampaignState
-from policies.candidates import DEFAULT_POOL_SIZE, CandidatePool, candidate_pool
+from policies.candidates import DEFAULT_POOL_SIZE, CandidatePool, CandidateSet, candidate_pool
+from policies.discrete import as_candidate_set, sobol_fallback
 from policies.errors import PolicyArgumentError
 from policies.features import FAILED_MODES, TrainingData, training_data
 from policies.protocol import batch_size, check_proposals, derive_seed, require_int, version_string
@@ -115,7 +122,14 @@ class QLogNEIPolicy:
             raise PolicyArgumentError(f"option failed must be one of {list(FAILED_MODES)}, got {failed!r}")
         self.kernel = kernel
         self.failed = failed
+        self.candidates: CandidateSet | None = None
         self.version = version_string(VERSION, self.options, _DEFAULTS)
+
+    def with_candidates(self, candidates: CandidateSet | Sequence[Mapping[str, Any]]) -> QLogNEIPolicy:
+        """A copy of this policy that picks only among ``candidates`` (same name and version)."""
+        out = copy.copy(self)
+        out.candidates = as_candidate_set(candidates)
+        return out
 
     @property
     def options(self) -> dict[str, Any]:
@@ -151,7 +165,8 @@ class QLogNEIPolicy:
 
     def _pick(self, state: CampaignState, data: TrainingData, k: int,
               seed: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        pool: CandidatePool = candidate_pool(state, size=self.pool_size, seed=seed)
+        pool: CandidatePool = (self.candidates.untried(state) if self.candidates is not None
+                               else candidate_pool(state, size=self.pool_size, seed=seed))
         if len(pool) == 0:
             return []
         model = fit_gp(data.X, data.Y, self.kernel)
@@ -178,7 +193,11 @@ class QLogNEIPolicy:
         return out
 
     def _fallback(self, state: CampaignState, k: int, reason: str, common: dict[str, Any]) -> list[Proposal]:
-        params, start = sobol_params(state, k)
+        if self.candidates is not None:
+            params = [p for p, _ in sobol_fallback(state, self.candidates.untried(state), k)]
+            start = len(state.observations) + len(state.pending)
+        else:
+            params, start = sobol_params(state, k)
         detail = {**common, "fallback": "sobol", "reason": reason, "sequence_start": start}
         out = [Proposal(p, self.name, self.version, 0.0, dict(detail)) for p in params]
         check_proposals(state, k, out)

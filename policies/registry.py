@@ -2,6 +2,15 @@
 
 Policy modules are imported only when asked for, so choosing ``"random"`` does not load BoTorch.
 
+**Candidate sets.** Every policy takes the registry-level option ``candidates`` (a list of
+parameter dicts, or a :class:`policies.candidates.CandidateSet`): the campaign may then only run those
+experiments, as in a benchmark on a pool of real measurements. Policies with a ``with_candidates``
+method (``qlognei``, ``rf-ei``, ``gp-iso-lcb``) score the untried candidates directly; ``random``
+picks uniformly among them (:class:`policies.discrete.CandidateRandomPolicy`); any other policy is
+wrapped in :class:`policies.discrete.SnapToCandidates` (``sobol``: nearest untried candidate to the next
+Sobol point). ``candidates`` is not listed by :func:`policy_options`, which gives each policy's own
+options.
+
 Example:
     >>> make_policy("sobol").name
     'sobol'
@@ -10,7 +19,7 @@ Example:
     >>> make_policy("ucb")
     Traceback (most recent call last):
     ...
-    policies.errors.UnknownPolicy: unknown policy 'ucb'; known policies: qlognei, random, sobol
+    policies.errors.UnknownPolicy: unknown policy 'ucb'; known policies: gp-iso-lcb, qlognei, random, rf-ei, sobol
 """
 
 from __future__ import annotations
@@ -28,6 +37,13 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "random": ("policies.random_policy", "RandomPolicy"),
     "sobol": ("policies.sobol", "SobolPolicy"),
     "qlognei": ("policies.gp", "QLogNEIPolicy"),
+    "rf-ei": ("policies.rf", "RandomForestEIPolicy"),
+    "gp-iso-lcb": ("policies.gp_lcb", "GPIsoLCBPolicy"),
+}
+
+#: Policies whose candidate-set form is a different class (taking ``candidates`` only).
+_ON_CANDIDATES: dict[str, tuple[str, str]] = {
+    "random": ("policies.discrete", "CandidateRandomPolicy"),
 }
 
 
@@ -54,11 +70,13 @@ def policy_options(name: str) -> dict[str, Any]:
     return {p.name: p.default for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
-def make_policy(name: str, **options: Any) -> Policy:
+def make_policy(name: str, candidates: Any = None, **options: Any) -> Policy:
     """Build the policy registered as ``name`` (case-insensitive) with ``options``.
 
     Args:
         name: one of :func:`known_policies`.
+        candidates: optional fixed candidate set (parameter dicts or a ``CandidateSet``); the
+            policy then proposes only untried candidates (see the module docstring).
         **options: the policy's options (see :func:`policy_options`).
 
     Returns:
@@ -74,4 +92,15 @@ def make_policy(name: str, **options: Any) -> Policy:
     if unknown:
         takes = f"its options are {sorted(allowed)}" if allowed else "it takes no options"
         raise PolicyArgumentError(f"policy {name!r} has no option(s) {unknown}; {takes}")
-    return cls(**options)
+    policy = cls(**options)
+    if candidates is None:
+        return policy
+    key = name.strip().lower()
+    if hasattr(policy, "with_candidates"):
+        return policy.with_candidates(candidates)
+    if key in _ON_CANDIDATES:
+        module, attr = _ON_CANDIDATES[key]
+        return getattr(importlib.import_module(module), attr)(candidates)
+    from policies.discrete import SnapToCandidates
+
+    return SnapToCandidates(policy, candidates)
