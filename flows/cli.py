@@ -17,12 +17,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flows.settings import lab_home, prepare_prefect, quiet_prefect_shutdown
+from flows.settings import lab_home, prepare_prefect
 
 prepare_prefect()
 
 import db  # noqa: E402  (Prefect settings must be in place before Prefect loads)
 from flows import control, shutdown  # noqa: E402
+from flows.bench.pools import register as register_pool_benchmarks  # noqa: E402
+from flows.cli_bench import bench_app  # noqa: E402
 from flows.cli_instruments import instruments_app  # noqa: E402
 from flows.errors import FlowError  # noqa: E402
 from flows.report import summarise, summary_tables  # noqa: E402
@@ -33,6 +35,8 @@ from lab.spec import CampaignSpec, example_path, load_spec  # noqa: E402
 app = typer.Typer(help="Self-driving lab controller: queue, run and watch materials-discovery campaigns.",
                   no_args_is_help=True, add_completion=False)
 app.add_typer(instruments_app, name="instruments", help="Check the instruments: `lab instruments selftest`.")
+register_pool_benchmarks(bench_app)
+app.add_typer(bench_app, name="bench", help="Benchmarks: `lab bench throughput`, `pools`, `latency`, `crash`.")
 console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -120,8 +124,6 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
         shutdown.request_stop()
         console.print("stopped; unfinished campaigns resume from the store with `lab worker`")
         return
-    finally:
-        quiet_prefect_shutdown()
     for cid, final in ended:
         console.print(f"campaign {cid} {final}")
 
@@ -250,7 +252,6 @@ def _run_with_progress(store: db.Store, cid: int, spec: CampaignSpec, lab_file: 
             shutdown.request_stop()
             status = "stopped"
         finally:
-            quiet_prefect_shutdown()
             done.set()
             watcher.join()
             _update(store, cid, progress, bar)

@@ -63,8 +63,6 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.settings import quiet_prefect_shutdown
-
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     with prefect_test_harness(server_startup_timeout=120):
         yield
-    quiet_prefect_shutdown()
