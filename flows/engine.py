@@ -223,12 +223,17 @@ class CampaignEngine:
         self.on_event(f"{step.instrument} finished {step.name} of {step.idempotency_key.split(':')[0]}")
 
     def _resend_or_lose(self, step: Any, inst: Any, now: datetime) -> None:
-        """The device never saw this job: the intent was committed but the bytes never arrived."""
-        if step.state == "intent" and now <= step.deadline:
-            self._send(step, inst)
+        """The device has no record of this job.
+
+        Never acknowledged: the intent was committed but the command never arrived (a crash or a
+        dropped link in between), so sending it now cannot start it twice: claim it again with a
+        fresh deadline and send. Acknowledged: the device lost a job it had started (a power cut,
+        a reset), so the experiment is lost.
+        """
+        if step.state == "intent":
+            self._claim_and_send(step, step.instrument)
             return
-        reason = f"{step.instrument} has no record of {step.idempotency_key} (state {step.state})"
-        self._lose(step, now, reason)
+        self._lose(step, now, f"{step.instrument} has no record of {step.idempotency_key}, which it had acknowledged")
 
     def _check_deadline(self, step: Any, now: datetime, device_state: str) -> None:
         if step.deadline is not None and now > step.deadline:
