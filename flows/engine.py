@@ -148,6 +148,11 @@ class CampaignEngine:
         with self.store.session() as s:
             return db.hold_campaign(s, self.campaign_id, self.worker_id, self.clock.now())
 
+    @property
+    def waiting_for_people(self) -> bool:
+        """True when, at the last tick, only a person could move the campaign on (pause, approval)."""
+        return self._waiting_for_people
+
     def next_due(self) -> datetime | None:
         """When the next step in flight is expected to end (None when nothing is in flight)."""
         return min(self._due.values(), default=None)

@@ -79,7 +79,7 @@ class Worker:
         if not self.engines:
             time.sleep(IDLE_NAP_S)
             return
-        if not dues and all(e._waiting_for_people for e in self.engines.values()):
+        if not dues and all(e.waiting_for_people for e in self.engines.values()):
             time.sleep(PEOPLE_NAP_S)
             return
         now = clock.now()
