@@ -29,7 +29,7 @@ from typing import Any
 import db
 from flows import instrument_calls as calls
 from flows.analysis import analyse_experiment
-from instruments.errors import InstrumentError
+from instruments.errors import CommandError, DeviceLimitError, InstrumentError, JobConflict, LimitViolation
 from lab.clock import Clock
 from lab.experiment import ExperimentState
 from lab.spec import CampaignSpec
@@ -41,6 +41,8 @@ __all__ = ["CampaignEngine", "EngineSettings"]
 log = logging.getLogger(__name__)
 S = ExperimentState
 ACTIVE = (S.PROPOSED, S.DISPATCHED, S.RUNNING)
+#: Refusals of the command itself: sending it again, now or after a restart, can never succeed.
+REFUSED_FOR_GOOD = (LimitViolation, DeviceLimitError, CommandError, JobConflict)
 #: Real seconds between looks while a campaign waits for a person (pause, approval).
 PEOPLE_NAP_S = 0.5
 
@@ -304,9 +306,12 @@ class CampaignEngine:
             sample_id = db.get_experiment(s, step.experiment_id).sample_id
         try:
             calls.start(step.instrument_kind, inst, step.idempotency_key, sample_id, step.command)
+        except REFUSED_FOR_GOOD as exc:
+            self._lose(step, self.clock.now(), f"{inst.name} refused {step.idempotency_key}: {exc}")
+            return  # re-claiming and resending it would loop for ever (see _resend_or_lose)
         except InstrumentError as exc:
             self._event("warning", "dispatch_failed", f"{inst.name}: sending {step.idempotency_key} failed: {exc}")
-            return  # the intent stays; the next poll resends it or declares it lost at its deadline
+            return  # the intent stays; the next poll finds the job unknown and claims and sends it again
         self._ack(step, now)
         self._due[step.id] = step.expected_done_at
         self.on_event(f"{inst.name} started {step.name} of {sample_id}")

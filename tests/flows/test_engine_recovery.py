@@ -81,3 +81,22 @@ def test_a_job_the_device_acknowledged_and_then_forgot_is_lost_with_a_reason(sto
         assert lost.state == S.LOST and "no record" in lost.reason
         assert any(e.kind == "experiment_lost" for e in db.list_events(s, engine.campaign_id))
     assert rig.lab.devices["doser"].starts == 0
+
+
+def test_a_command_the_instrument_refuses_is_lost_once_not_retried_for_ever(store: db.Store, rig: Rig) -> None:
+    engine = new_engine(store, rig, experiments=1)
+    engine._propose()
+    with store.session() as s:
+        exp = db.list_experiments(s, engine.campaign_id)[0]
+        steps = db.list_steps(s, exp.id)
+    anneal = [st for st in steps if st.name == "anneal"][0]
+    with store.engine.begin() as conn:  # a dwell the furnace driver refuses (below its 0.5 h minimum)
+        from sqlalchemy import text
+        command = dict(anneal.command, dwell_h=0.2)
+        conn.execute(text("UPDATE steps SET command = :c WHERE id = :i"), {"c": __import__("json").dumps(command), "i": anneal.id})
+    assert engine.run() == "completed"
+    with store.session() as s:
+        (lost,) = db.list_experiments(s, engine.campaign_id)
+        assert lost.state == S.LOST and "refused" in lost.reason and "dwell" in lost.reason
+        assert [st.attempts for st in db.list_steps(s, lost.id) if st.name == "anneal"] == [1]
+    assert sum(rig.lab.devices[f"furnace-{i}"].starts for i in range(1, 5)) == 0
