@@ -115,8 +115,19 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
     import os
     import socket
 
+    import signal
+
     from flows.worker import worker_flow
     store = db.open_store(url)  # fail fast, with a clear message, on a bad or unreachable database
+    def stop(signum: int, frame: object) -> None:
+        if shutdown.stop_requested() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop at once (the store stays consistent)
+        shutdown.request_stop()
+        console.print("stopping after this round (Ctrl-C again to stop at once)")
+
+    # set even when started from a script that ignores SIGINT; SIGTERM (systemd, kill) stops cleanly too
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     me = f"{socket.gethostname()}:{os.getpid()}"
     console.print(f"worker {me} on {store.masked_url} ({'lab file ' + str(lab_file) if lab_file else 'simulated lab'}); Ctrl-C to stop")
     try:
@@ -128,6 +139,8 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
         return
     for cid, final in ended:
         console.print(f"campaign {cid} {final}")
+    if shutdown.stop_requested():
+        console.print("stopped; unfinished campaigns resume from the store with `lab worker`")
 
 
 @app.command()

@@ -55,7 +55,9 @@ def summarise(store: Any, campaign_id: int, now: datetime, reward_version: str |
         events = [e for e in db.list_events(s, campaign_id) if e.level != "info"]
         best = _best(s, experiments, rewards)
     start = info.started_at or info.created_at
-    end = info.finished_at or now
+    # a simulated campaign's clock can run ahead of the caller's ``now``: never end before the ledger does
+    stamps = [t for st in steps for t in (st.intent_at, st.acked_at, st.done_at) if t is not None]
+    end = info.finished_at or max([now, *stamps])
     span_h = max((end - start).total_seconds() / 3600.0, 0.0)
     counts = {st.value: 0 for st in S}
     for e in experiments:
