@@ -55,7 +55,8 @@ from flows.bench.crash_procs import prefect_api, scratch_database
 from flows.bench.crash_report import render, summarise
 from flows.bench.crash_run import TRIGGERS, CrashRun
 from flows.bench.ledger_check import check, read_devices, read_ledger
-from flows.bench.throughput import expected_durations_h, machine_info
+from flows.bench.machine import machine_info
+from flows.bench.throughput import expected_durations_h
 from flows.runtime import served_simulated_lab
 from lab.spec import CampaignSpec, parse_spec
 

@@ -94,7 +94,7 @@ def latency_benchmark(methods: Sequence[str], quick: bool = False,
         ``{"points": [{method, axis, size, seconds, tracemalloc_peak_mib, maxrss_mib}, ...],
         "exponents": {method: {"history": slope, "pool": slope}}, "machine": ...}``.
     """
-    from flows.bench.pool_report import machine_info
+    from flows.bench.machine import machine_info
 
     history = HISTORY[:2] if quick else HISTORY
     pools = POOLS[:2] if quick else POOLS

@@ -15,7 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
 
-from flows.bench.pool_report import machine_info, plot_pool, pool_header, summarize, table
+from flows.bench.machine import machine_info
+from flows.bench.pool_report import plot_pool, pool_header, summarize, table
 from flows.bench.pools import DEFAULT_METHODS, MIN_EXPERIMENTS, RunResult, _cached_pool, default_manifest, run_many
 from lab.metrics import score_reference
 from lab.pools import find_pool, load_manifest

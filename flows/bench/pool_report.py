@@ -12,11 +12,7 @@ Per pool and method (:func:`summarize`), over the seeds:
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
-import os
-import platform
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +31,7 @@ from lab.metrics import (
 )
 from lab.pools import Pool
 
-__all__ = ["TOP_AT", "machine_info", "plot_pool", "summarize", "table"]
+__all__ = ["TOP_AT", "plot_pool", "summarize", "table"]
 
 TOP_AT = (25, 50, 100)
 TARGET = 0.8
@@ -142,15 +138,3 @@ def plot_pool(pool: Pool, runs_by_method: dict[str, Sequence[RunResult]], path: 
     plt.close(fig)
     return path
 
-
-def machine_info() -> dict[str, Any]:
-    """Platform, CPU count and library versions of the machine the benchmark ran on."""
-    def version(dist: str) -> str:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
-    return {"platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
-            **{d: version(d) for d in ("numpy", "torch", "botorch", "gpytorch", "scikit-learn", "pymatgen")}}

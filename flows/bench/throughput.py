@@ -35,11 +35,7 @@ experiments per furnace (renewal theory), about 1.3 % of the limit for a week.
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
-import os
-import platform
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -50,6 +46,7 @@ from typing import Any
 from prefect import flow
 
 import db
+from flows.bench.machine import machine_info
 from flows import instrument_calls
 from flows.bench.sync_loop import SyncLoopEngine
 from flows.engine import CampaignEngine, EngineSettings
@@ -62,7 +59,7 @@ from lab.spec import CampaignSpec, parse_spec
 from lab.workflow import precursor_masses
 from policies.registry import make_policy
 
-__all__ = ["ControllerRun", "Limit", "bench_spec", "machine_info", "physical_limit", "run_controller",
+__all__ = ["ControllerRun", "Limit", "bench_spec", "physical_limit", "run_controller",
            "throughput", "throughput_flow"]
 
 KINDS = ("dosing", "furnace", "xrd")
@@ -244,17 +241,6 @@ def throughput_flow(days: float, seed: int, workdir: str) -> dict[str, Controlle
     return {name: run_controller(name, text, spec, days, f"sqlite:///{Path(workdir) / f'{name}.db'}")
             for name in CONTROLLERS}
 
-
-def machine_info() -> dict[str, Any]:
-    """The machine the benchmark ran on: platform, CPU count, Python, torch and Prefect versions."""
-    def version(dist: str) -> str:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
-    return {"platform": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
-            "python": sys.version.split()[0], "torch": version("torch"), "prefect": version("prefect")}
 
 
 def throughput(days: float = 7.0, seed: int = 0) -> dict[str, Any]:

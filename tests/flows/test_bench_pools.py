@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,14 @@ from lab.state import CampaignState, Objective, Observation
 from policies import make_policy
 from policies.discrete import CandidateRandomPolicy, SnapToCandidates
 
-MANIFEST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pools" / "manifest.json"
+POOLS = Path(os.environ.get("LAB_POOLS_DIR") or Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pools")
+MANIFEST = POOLS / "manifest.json"
 
 
 @pytest.fixture(scope="module")
 def barrel():
     if not MANIFEST.exists():
-        pytest.skip(f"{MANIFEST} is absent: the real pools live in ../shared/data/pools (not in the project)")
+        pytest.skip(f"{MANIFEST} is absent: set LAB_POOLS_DIR to the shared pools folder (they are not in the project)")
     return load_pool(find_pool(load_manifest(MANIFEST), "crossed_barrel"))
 
 
