@@ -360,13 +360,17 @@ class CampaignEngine:
         proposals = self.policy.propose(state, n)
         if not proposals:
             return
-        expected = now + timedelta(hours=12)
+        plans = [plan_steps(p.params, self.spec.workflow) for p in proposals]
+        # the batch's expected end: its longest experiment run back to back, without queueing
+        work_s = max(sum(calls.expected_duration_s(st.instrument_kind, self.instruments[self.kinds[st.instrument_kind][0]],
+                                                   st.command) for st in plan) for plan in plans)
+        expected = now + timedelta(seconds=work_s)
+        deadline = expected + timedelta(seconds=max(self.settings.deadline_min_s, work_s))
         with self.store.session() as s:
             ids = db.record_decision(s, self.campaign_id, proposals,
                                      pending_ids=[p.experiment_id for p in state.pending if p.experiment_id is not None],
-                                     made_at=now, expected_completion=expected, deadline=expected + timedelta(hours=12))
-            for exp_id, proposal in zip(ids, proposals):
-                planned = plan_steps(proposal.params, self.spec.workflow)
+                                     made_at=now, expected_completion=expected, deadline=deadline)
+            for exp_id, planned in zip(ids, plans):
                 db.plan_steps(s, exp_id, [(p.name, p.instrument_kind, dict(p.command)) for p in planned], now)
         self.on_event(f"{self.policy.name} proposed {len(ids)} experiment(s)")
 
