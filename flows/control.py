@@ -13,7 +13,6 @@ Reward files (``lab relabel ID --reward FILE``) are TOML::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +25,7 @@ from flows.errors import CampaignControlError
 from lab.errors import SpecError
 from lab.experiment import ExperimentState
 from lab.reward import RewardDefinition
-from lab.spec import SOLID_STATE_QUANTITIES, CampaignSpec, RewardSpec, spec_problems
+from lab.spec import SOLID_STATE_QUANTITIES, CampaignSpec, RewardSpec, read_toml, spec_problems
 
 __all__ = ["CampaignControlError", "RelabelResult", "approve", "cancel", "load_reward_file", "pause", "relabel", "resume"]
 
@@ -88,12 +87,7 @@ def approve(store: db.Store, campaign_id: int, at: datetime) -> list[int]:
 def load_reward_file(path: str | Path) -> RewardDefinition:
     """Read and validate a reward file (see the module docstring)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(str(path), ["file not found"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(str(path), [f"not valid TOML: {exc}"]) from None
+    data = read_toml(path)
     try:
         spec = RewardSpec.model_validate(data)
     except ValidationError as exc:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +28,7 @@ from instruments.registry import open_instrument
 from lab.clock import DEFAULT_SIM_START, Clock, ScaledClock, SimulatedClock, WallClock
 from lab.diffraction import DEFAULT_TWO_THETA
 from lab.errors import SpecError
-from lab.spec import CampaignSpec, InstrumentsSpec
+from lab.spec import CampaignSpec, InstrumentsSpec, read_toml
 from simulators.lab import SimulatedLab
 from simulators.world import MaterialsWorld
 
@@ -128,12 +127,7 @@ def load_lab_file(path: str | Path) -> tuple[list[dict[str, Any]], Clock]:
     ``[clock]`` table (``speed``, ``origin``, ``wall_origin``), as ``lab simulate`` writes.
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(str(path), ["file not found"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(str(path), [f"not valid TOML: {exc}"]) from None
+    data = read_toml(path)
     entries = data.get("instrument")
     if not isinstance(entries, list) or not entries:
         raise SpecError(str(path), ["instrument: expected one or more [[instrument]] tables"])

@@ -36,7 +36,7 @@ from lab.search_space import (
 )
 from lab.state import Objective
 
-__all__ = ["CampaignSpec", "RewardSpec", "example_path", "load_spec", "parse_spec", "spec_problems"]
+__all__ = ["CampaignSpec", "RewardSpec", "example_path", "load_spec", "parse_spec", "read_toml", "spec_problems"]
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 
@@ -327,13 +327,27 @@ def parse_spec(text: str, source: str = "<spec>") -> CampaignSpec:
         raise SpecError(source, spec_problems(exc)) from None
 
 
-def load_spec(path: str | Path) -> CampaignSpec:
-    """Read and validate a spec file (see :func:`parse_spec`)."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The TOML table in a file (specs, lab files, reward files).
+
+    Raises:
+        SpecError: the file is missing, unreadable or not valid TOML.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SpecError(str(path), ["file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(str(path), [f"cannot be read: {exc}"]) from None
-    return parse_spec(text, source=str(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(str(path), [f"not valid TOML: {exc}"]) from None
+
+
+def load_spec(path: str | Path) -> CampaignSpec:
+    """Read and validate a spec file (see :func:`parse_spec`)."""
+    data = read_toml(path)
+    try:
+        return CampaignSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(str(path), spec_problems(exc)) from None
