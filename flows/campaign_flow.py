@@ -9,6 +9,8 @@ that crashes is simply run again: the store holds everything it needs.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
@@ -55,7 +57,7 @@ def run_campaign(store: db.Store, campaign_id: int, spec: CampaignSpec, rig: Rig
     engine = CampaignEngine(store, campaign_id, rig.instruments, rig.clock, policy, settings)
     return engine.run(should_stop=shutdown.stop_requested)
 
-def _resume_time(store: db.Store, campaign_id: int):  # noqa: ANN202 - datetime | None
+def _resume_time(store: db.Store, campaign_id: int) -> datetime:
     """A restarted simulated campaign's clock starts after the last thing the store recorded."""
     with store.session() as s:
         return db.last_activity(s, campaign_id) or db.get_campaign(s, campaign_id).created_at

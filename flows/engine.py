@@ -29,6 +29,7 @@ from typing import Any
 import db
 from flows import instrument_calls as calls
 from flows.analysis import analyse_experiment
+from flows.errors import MissingInstruments
 from instruments.errors import CommandError, DeviceLimitError, InstrumentError, JobConflict, LimitViolation
 from lab.clock import Clock
 from lab.experiment import ExperimentState
@@ -101,7 +102,7 @@ class CampaignEngine:
                                             "xrd": list(roles.diffractometer)}
         missing = [n for names in self.kinds.values() for n in names if n not in self.instruments]
         if missing:
-            raise ValueError(f"campaign {self.campaign_id} needs instruments {missing}, which are not connected "
+            raise MissingInstruments(f"campaign {self.campaign_id} needs instruments {missing}, which are not connected "
                              f"(connected: {sorted(self.instruments)})")
 
     # -- the loop ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from prefect import flow
 import db
 from flows import instrument_calls, shutdown
 from flows.engine import PEOPLE_NAP_S, CampaignEngine, EngineSettings
+from flows.errors import MissingInstruments
 from flows.runtime import Rig, hardware_rig, simulated_rig
 from lab.clock import WallClock
 from lab.spec import CampaignSpec, InstrumentsSpec
@@ -56,7 +57,14 @@ class Worker:
                 info = db.claim_campaign(s, self.worker_id, self.rig.clock.now())
             if info is None:
                 return
-            self.engines[info.id] = self._engine(info)
+            try:
+                self.engines[info.id] = self._engine(info)
+            except MissingInstruments as exc:  # this lab cannot run it: say so, and do not block the queue
+                now = self.rig.clock.now()
+                with self.store.session() as s:
+                    db.set_campaign_status(s, info.id, "failed", now)
+                    db.log_event(s, now, "error", "missing_instruments", str(exc), campaign_id=info.id)
+                self.finished.append((info.id, "failed"))
 
     def _engine(self, info: db.CampaignInfo) -> CampaignEngine:
         spec = CampaignSpec.from_store_dict(info.spec)

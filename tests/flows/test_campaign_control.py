@@ -170,3 +170,13 @@ def test_two_campaigns_share_the_lab_without_double_booking(store: db.Store, rig
         for (_, end), (begin, _) in zip(spans, spans[1:]):
             assert begin >= end, f"{name} held two jobs at once"
     assert states(store, a) == {"rewarded": 5} and states(store, b) == {"rewarded": 5}
+
+
+def test_a_campaign_naming_instruments_the_lab_lacks_fails_without_blocking_the_queue(store: db.Store, rig: Rig) -> None:
+    bad, _ = queue(store, spec_text(2).replace('furnaces = ["furnace-1"', 'furnaces = ["furnace-9"'))
+    good, _ = queue(store, spec_text(2))
+    finished = Worker(store, rig, "w1", max_campaigns=2).run(once=True)
+    assert sorted(finished) == [(bad, "failed"), (good, "completed")]
+    with store.session() as s:
+        (event,) = [e for e in db.list_events(s, bad) if e.kind == "missing_instruments"]
+    assert "furnace-9" in event.message
