@@ -69,6 +69,23 @@ def snap_to_pool(state: CampaignState, pool: CandidatePool,
     return out
 
 
+def fallback_proposals(policy: Policy, state: CampaignState, k: int, reason: str, common: Mapping[str, Any],
+                       candidates: CandidateSet | None) -> list[Proposal]:
+    """``k`` Sobol proposals (snapped to untried candidates when there are any) when a model cannot propose.
+
+    Each proposal's detail says ``fallback: sobol`` with the ``reason`` and the sequence position.
+    """
+    if candidates is not None:
+        params = [p for p, _ in sobol_fallback(state, candidates.untried(state), k)]
+        start = len(state.observations) + len(state.pending)
+    else:
+        params, start = sobol_params(state, k)
+    detail = {**common, "fallback": "sobol", "reason": reason, "sequence_start": start}
+    out = [Proposal(p, policy.name, policy.version, 0.0, dict(detail)) for p in params]
+    check_proposals(state, k, out)
+    return out
+
+
 def sobol_fallback(state: CampaignState, pool: CandidatePool, k: int) -> list[tuple[dict[str, Any], float]]:
     """The next ``k`` points of the campaign's Sobol sequence, each snapped to an untried candidate."""
     params, _ = sobol_params(state, min(k, len(pool)))

@@ -51,11 +51,10 @@ from torch import Tensor
 from lab.experiment import Proposal
 from lab.state import CampaignState
 from policies.candidates import DEFAULT_POOL_SIZE, CandidatePool, CandidateSet, candidate_pool
-from policies.discrete import as_candidate_set, sobol_fallback
+from policies.discrete import as_candidate_set, fallback_proposals
 from policies.errors import PolicyArgumentError
 from policies.features import FAILED_MODES, TrainingData, training_data
 from policies.protocol import batch_size, check_proposals, derive_seed, require_int, version_string
-from policies.sobol import sobol_params
 
 __all__ = ["KERNELS", "QLogNEIPolicy", "fit_gp"]
 
@@ -193,15 +192,7 @@ class QLogNEIPolicy:
         return out
 
     def _fallback(self, state: CampaignState, k: int, reason: str, common: dict[str, Any]) -> list[Proposal]:
-        if self.candidates is not None:
-            params = [p for p, _ in sobol_fallback(state, self.candidates.untried(state), k)]
-            start = len(state.observations) + len(state.pending)
-        else:
-            params, start = sobol_params(state, k)
-        detail = {**common, "fallback": "sobol", "reason": reason, "sequence_start": start}
-        out = [Proposal(p, self.name, self.version, 0.0, dict(detail)) for p in params]
-        check_proposals(state, k, out)
-        return out
+        return fallback_proposals(self, state, k, reason, common, self.candidates)
 
     def __repr__(self) -> str:
         return f"QLogNEIPolicy({', '.join(f'{k}={v!r}' for k, v in self.options.items())})"

@@ -30,10 +30,9 @@ from torch import Tensor
 from lab.experiment import Proposal
 from lab.state import CampaignState
 from policies.candidates import DEFAULT_POOL_SIZE, CandidatePool, CandidateSet, candidate_pool
-from policies.discrete import as_candidate_set, sobol_fallback
+from policies.discrete import as_candidate_set, fallback_proposals
 from policies.features import TrainingData, training_data
 from policies.protocol import batch_size, check_proposals, derive_seed, require_int
-from policies.sobol import sobol_params
 
 __all__ = ["ScoredPoolPolicy"]
 
@@ -118,12 +117,4 @@ class ScoredPoolPolicy:
         return out
 
     def _fallback(self, state: CampaignState, k: int, reason: str, common: dict[str, Any]) -> list[Proposal]:
-        if self.candidates is not None:
-            picks = [p for p, _ in sobol_fallback(state, self.candidates.untried(state), k)]
-            start = len(state.observations) + len(state.pending)
-        else:
-            picks, start = sobol_params(state, k)
-        detail = {**common, "fallback": "sobol", "reason": reason, "sequence_start": start}
-        out = [Proposal(p, self.name, self.version, 0.0, dict(detail)) for p in picks]
-        check_proposals(state, k, out)
-        return out
+        return fallback_proposals(self, state, k, reason, common, self.candidates)
