@@ -5,11 +5,13 @@ Tree::
     FlowError
      +-- CampaignControlError (ValueError)   pause/resume/cancel/approve not possible in this state
      +-- MissingInstruments (LookupError)    a campaign names instruments the lab does not have
+     +-- ForecastRefused (ValueError)        too little of a training run (or too few points) to forecast
+     +-- TrainingRunError (ValueError)       a training-run directory lacks a file or holds a malformed one
 """
 
 from __future__ import annotations
 
-__all__ = ["CampaignControlError", "FlowError", "MissingInstruments"]
+__all__ = ["CampaignControlError", "FlowError", "ForecastRefused", "MissingInstruments", "TrainingRunError"]
 
 
 class FlowError(Exception):
@@ -22,3 +24,11 @@ class CampaignControlError(FlowError, ValueError):
 
 class MissingInstruments(FlowError, LookupError):
     """A campaign's spec names instruments that are not connected."""
+
+
+class ForecastRefused(FlowError, ValueError):
+    """A learning-curve forecast was refused: too little of the run, too few points, or no stable fit."""
+
+
+class TrainingRunError(FlowError, ValueError):
+    """A training-run directory is missing ``run.json``/``curve.jsonl`` or one of them is malformed."""

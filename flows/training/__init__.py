@@ -1,0 +1,1 @@
+"""Training runs of the lab: reading them and forecasting their learning curves."""
