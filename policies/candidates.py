@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -168,6 +169,7 @@ class CandidateSet:
         if not self.params:
             raise PolicyArgumentError("candidates is empty: give at least one candidate experiment")
         self._cache: dict[SearchSpace, tuple[Tensor, list[PointKey]]] = {}
+        self._rows_by_key: dict[SearchSpace, dict[PointKey, list[int]]] = {}
 
     def __len__(self) -> int:
         return len(self.params)
@@ -192,9 +194,18 @@ class CandidateSet:
     def untried(self, state: CampaignState) -> CandidatePool:
         """The candidates neither observed nor pending in ``state``, shape ``(M, dim)``, in set order."""
         X, keys = self.encoded(state.space)
-        seen = taken_keys(state)
-        keep = [i for i, k in enumerate(keys) if k not in seen]
-        return CandidatePool(X=X[keep], params=[self.params[i] for i in keep], n_drawn=0)
+        rows = self._rows_by_key.get(state.space)
+        if rows is None:
+            rows = {}
+            for i, k in enumerate(keys):
+                rows.setdefault(k, []).append(i)
+            self._rows_by_key[state.space] = rows
+        free = np.ones(len(keys), dtype=bool)
+        for k in taken_keys(state):  # O(taken) lookups, not O(N) hashes of every candidate's key
+            for i in rows.get(k, ()):
+                free[i] = False
+        keep = np.flatnonzero(free)
+        return CandidatePool(X=X[torch.from_numpy(keep)], params=[self.params[i] for i in keep.tolist()], n_drawn=0)
 
     def __repr__(self) -> str:
         return f"CandidateSet({len(self)} candidates)"

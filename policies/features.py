@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from lab.state import CampaignState, Observation
-from policies.candidates import encode_or_none
+from policies.protocol import item_features
 from policies.errors import PolicyArgumentError
 
 __all__ = ["FAILED_MODES", "TrainingData", "training_data"]
@@ -106,7 +106,7 @@ def training_data(state: CampaignState, failed: str = "worst") -> TrainingData:
     pending: list[list[float]] = []
     n_failed = n_dropped = n_awaiting = 0
     for o in state.observations:
-        x = encode_or_none(space, o.params)
+        x = item_features(space, o)[0]
         if x is None:
             n_dropped += 1
             continue
@@ -138,7 +138,7 @@ def training_data(state: CampaignState, failed: str = "worst") -> TrainingData:
         else:
             n_dropped += len(failures)
     for p in state.pending:
-        x = encode_or_none(space, p.params)
+        x = item_features(space, p)[0]
         if x is not None:
             pending.append(x)
     return TrainingData(

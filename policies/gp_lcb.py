@@ -3,11 +3,23 @@
 This is the configuration whose results Liang et al. 2021 ship as
 ``reference_topcount_GP_M52iso_LCB2_crossed_barrel.csv`` ("GP, Matern-5/2 isotropic, LCB2").
 
-Model: BoTorch ``SingleTaskGP`` with **one** lengthscale shared by every input (no ARD): a gpytorch
-``MaternKernel(nu=2.5)`` with BoTorch's dimension-scaled log-normal lengthscale prior
-(``LogNormal(sqrt(2) + log(d) / 2, sqrt(3))``, lengthscale >= 0.025, the same prior family as
-``qlognei`` so the two differ only in ARD and acquisition), inferred homoscedastic noise,
-``Standardize`` outcome transform, inputs already in the unit cube; fitted by marginal likelihood.
+Model: BoTorch ``SingleTaskGP`` with **one** lengthscale shared by every input (no ARD), inferred
+homoscedastic noise, ``Standardize`` outcome transform (GPyOpt's ``normalize_Y``), inputs already in
+the unit cube. Two ways to fit its hyper-parameters (option ``fit``):
+
+* ``"map"`` (default): a gpytorch ``MaternKernel(nu=2.5)`` with BoTorch's dimension-scaled
+  log-normal lengthscale prior (``LogNormal(sqrt(2) + log(d) / 2, sqrt(3))``, lengthscale >= 0.025,
+  the same prior family as ``qlognei`` so the two differ only in ARD and acquisition) and BoTorch's
+  default noise prior, no output scale; the marginal likelihood times the priors is maximised.
+* ``"mle"``: as GPyOpt (which Liang et al. used) fits it: ``ScaleKernel(MaternKernel(nu=2.5))``
+  (GPy's ``Matern52`` has a variance), **no priors**, the marginal likelihood alone maximised from
+  GPy's starting values (lengthscale 1, signal variance 1) and GPyOpt's starting noise variance
+  (1% of the normalised targets' variance), noise variance >= 1e-9 (GPyOpt's bound). One L-BFGS
+  run from those values at each decision: GPyOpt instead re-optimises from the previous decision's
+  hyper-parameters (a stateful warm start a stateless policy cannot reproduce).
+
+The posterior is evaluated one candidate at a time (a batch of ``M`` 1-point posteriors), which
+gives the same mean and variance as the joint posterior without forming its ``M x M`` covariance.
 
 **Acquisition convention.** Liang et al. minimise ``LCB(x) = mu(x) - lambda * sigma(x)`` of the
 (negated) objective with ``lambda = 2`` (GPyOpt's ``exploration_weight``: the multiplier is on the
@@ -18,6 +30,11 @@ function's posterior standard deviation. In BoTorch's ``UpperConfidenceBound`` c
 use; a batch of ``q > 1`` takes the ``q`` best bounds (see :mod:`policies.scored`).
 
 Defaults (``n_init=2``, ``lam=2.0``) come from the paper, not from benchmark results.
+
+Example:
+    >>> GPIsoLCBPolicy(fit="mle").version
+    '1+fit=mle'
+
 """
 
 from __future__ import annotations
@@ -31,7 +48,8 @@ from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.constraints import GreaterThan
-from gpytorch.kernels import MaternKernel
+from gpytorch.kernels import MaternKernel, ScaleKernel
+from gpytorch.likelihoods import GaussianLikelihood
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
 from torch import Tensor
@@ -42,26 +60,46 @@ from policies.features import TrainingData
 from policies.protocol import version_string
 from policies.scored import ScoredPoolPolicy
 
-__all__ = ["GPIsoLCBPolicy", "fit_iso_gp"]
+__all__ = ["FITS", "GPIsoLCBPolicy", "fit_iso_gp"]
 
 VERSION = "1"
-_DEFAULTS: dict[str, Any] = {"n_init": 2, "pool_size": DEFAULT_POOL_SIZE, "lam": 2.0}
+FITS = ("map", "mle")
+_DEFAULTS: dict[str, Any] = {"n_init": 2, "pool_size": DEFAULT_POOL_SIZE, "lam": 2.0, "fit": "map"}
+#: GPyOpt's noise-variance bound and starting value (a fraction of the normalised targets' variance).
+_MLE_MIN_NOISE = 1e-9
+_MLE_INITIAL_NOISE = 0.01
 
 
-def fit_iso_gp(X: Tensor, Y: Tensor) -> SingleTaskGP:
+def fit_iso_gp(X: Tensor, Y: Tensor, fit: str = "map") -> SingleTaskGP:
     """Fit a GP with an isotropic Matern-5/2 kernel.
 
     Args:
         X: inputs in the unit cube, shape ``(n, dim)``, float64.
         Y: targets, shape ``(n, 1)``, float64.
+        fit: ``"map"`` (lengthscale and noise priors) or ``"mle"`` (no priors, GPyOpt's model); see
+            the module docstring.
 
     Returns:
         The fitted model in eval mode.
+
+    Raises:
+        PolicyArgumentError: ``fit`` is not one of :data:`FITS`.
     """
-    prior = LogNormalPrior(loc=math.sqrt(2.0) + 0.5 * math.log(X.shape[-1]), scale=math.sqrt(3.0))
-    covar = MaternKernel(nu=2.5, ard_num_dims=None, lengthscale_prior=prior,
-                         lengthscale_constraint=GreaterThan(2.5e-2, transform=None, initial_value=prior.mode))
-    model = SingleTaskGP(X, Y, covar_module=covar, outcome_transform=Standardize(m=1))
+    if fit == "map":
+        prior = LogNormalPrior(loc=math.sqrt(2.0) + 0.5 * math.log(X.shape[-1]), scale=math.sqrt(3.0))
+        covar = MaternKernel(nu=2.5, ard_num_dims=None, lengthscale_prior=prior,
+                             lengthscale_constraint=GreaterThan(2.5e-2, transform=None, initial_value=prior.mode))
+        model = SingleTaskGP(X, Y, covar_module=covar, outcome_transform=Standardize(m=1))
+    elif fit == "mle":
+        base = MaternKernel(nu=2.5, ard_num_dims=None)
+        base.lengthscale = 1.0
+        covar = ScaleKernel(base)
+        covar.outputscale = 1.0
+        likelihood = GaussianLikelihood(noise_constraint=GreaterThan(_MLE_MIN_NOISE, transform=None))
+        likelihood.noise = _MLE_INITIAL_NOISE
+        model = SingleTaskGP(X, Y, likelihood=likelihood, covar_module=covar, outcome_transform=Standardize(m=1))
+    else:
+        raise PolicyArgumentError(f"option fit must be one of {list(FITS)}, got {fit!r}")
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -76,6 +114,7 @@ class GPIsoLCBPolicy(ScoredPoolPolicy):
         n_init: fewest training points for a GP (default 2, Liang et al.'s initial design).
         pool_size: Sobol candidates per decision when no candidate set is given.
         lam: multiplier of the posterior standard deviation (2.0: "LCB2").
+        fit: ``"map"`` (BoTorch priors) or ``"mle"`` (maximum likelihood, no priors, as GPyOpt).
 
     Attributes:
         name: ``"gp-iso-lcb"``; version: ``"1"`` plus non-default options.
@@ -84,22 +123,26 @@ class GPIsoLCBPolicy(ScoredPoolPolicy):
     name = "gp-iso-lcb"
     acquisition = "UCB(mu + lam*sigma)"
 
-    def __init__(self, *, n_init: int = 2, pool_size: int = DEFAULT_POOL_SIZE, lam: float = 2.0) -> None:
+    def __init__(self, *, n_init: int = 2, pool_size: int = DEFAULT_POOL_SIZE, lam: float = 2.0,
+                 fit: str = "map") -> None:
         super().__init__(n_init=n_init, pool_size=pool_size)
         if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
             raise PolicyArgumentError(f"option lam must be a finite number >= 0, got {lam!r}")
+        if fit not in FITS:
+            raise PolicyArgumentError(f"option fit must be one of {list(FITS)}, got {fit!r}")
         self.lam = float(lam)
+        self.fit = fit
         self.version = version_string(VERSION, self.options, _DEFAULTS)
 
     @property
     def options(self) -> dict[str, Any]:
-        return {"n_init": self.n_init, "pool_size": self.pool_size, "lam": self.lam}
+        return {"n_init": self.n_init, "pool_size": self.pool_size, "lam": self.lam, "fit": self.fit}
 
     def scores(self, data: TrainingData, X: Tensor, seed: int) -> Tensor:
         """``mu + lam * sigma`` of each candidate ``X`` ``(M, dim)``; shape ``(M,)``."""
-        model = fit_iso_gp(data.X, data.Y)
+        model = fit_iso_gp(data.X, data.Y, self.fit)
         with torch.no_grad():
-            post = model.posterior(X)
+            post = model.posterior(X.unsqueeze(-2))  # M one-point posteriors: no M x M covariance
             mean = post.mean.reshape(-1)
             std = post.variance.clamp_min(0.0).sqrt().reshape(-1)
         return mean + self.lam * std

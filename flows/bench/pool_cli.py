@@ -82,7 +82,9 @@ def add_commands(bench_app: Any) -> None:
         manifest: Optional[Path] = typer.Option(None, "--manifest", help="Pool manifest (default: "
                                                 "$LAB_POOLS_DIR/manifest.json or ../shared/data/pools/manifest.json)."),
         pool: list[str] = typer.Option([], "--pool", help="Pool name (repeatable); default: all."),
-        methods: str = typer.Option(",".join(DEFAULT_METHODS), "--methods", help="Comma-separated policy names."),
+        methods: str = typer.Option(",".join(DEFAULT_METHODS), "--methods",
+                                    help="Comma-separated policy names, each optionally with options as "
+                                         "name:option=value[:option=value], e.g. gp-iso-lcb:fit=mle."),
         seeds: int = typer.Option(30, "--seeds", min=1, help="Seeds 0..N-1, the same for every method."),
         batch: int = typer.Option(1, "--batch", min=1, help="Picks per cycle (q)."),
         budget: Optional[int] = typer.Option(None, "--budget", min=3, help="Most experiments per run (default: pool size)."),

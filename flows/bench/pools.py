@@ -20,6 +20,7 @@ only ``flows.runtime`` may import simulators and benchmark flows must not.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import time
@@ -34,8 +35,8 @@ import numpy as np
 from lab.pools import Pool, PoolSpec, load_pool
 from lab.state import CampaignState, Objective, Observation
 
-__all__ = ["DEFAULT_METHODS", "MIN_EXPERIMENTS", "RunResult", "default_manifest", "initial_rows", "register",
-           "run_campaign", "run_many"]
+__all__ = ["DEFAULT_METHODS", "MIN_EXPERIMENTS", "RunResult", "default_manifest", "initial_rows", "parse_method",
+           "register", "run_campaign", "run_many"]
 
 DEFAULT_METHODS = ("random", "sobol", "qlognei", "rf-ei", "gp-iso-lcb")
 N_INITIAL = 2
@@ -77,18 +78,41 @@ def initial_rows(n_pool: int, seed: int, n_initial: int = N_INITIAL) -> list[int
     return [int(i) for i in rng.choice(n_pool, size=min(n_initial, n_pool), replace=False)]
 
 
+def parse_method(label: str) -> tuple[str, dict[str, Any]]:
+    """``"name[:option=value[:option=value...]]"`` as ``(policy name, options)``.
+
+    A value is read as JSON when it parses (``lam=3`` gives ``3``), else kept as a string
+    (``fit=mle`` gives ``"mle"``). The whole label names the method in reports, so one run can
+    compare ``gp-iso-lcb:fit=map`` with ``gp-iso-lcb:fit=mle``.
+
+    Raises:
+        ValueError: an option is not ``key=value``.
+    """
+    name, *parts = label.split(":")
+    options: dict[str, Any] = {}
+    for part in parts:
+        key, eq, raw = part.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"method {label!r}: option {part!r} is not key=value")
+        try:
+            options[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key.strip()] = raw
+    return name.strip(), options
+
+
 def run_campaign(pool: Pool, method: str, seed: int, batch: int = 1, budget: int | None = None,
                  until: float = 1.0, policy_options: dict[str, Any] | None = None) -> RunResult:
     """Run one pool campaign: initial rows, then propose / measure by lookup / observe.
 
     Args:
         pool: the pool (its rows are the only experiments allowed).
-        method: a registered policy name.
+        method: a registered policy name, optionally with options (:func:`parse_method`).
         seed: campaign seed (initial rows and the policy's randomness).
         batch: proposals per cycle (``q``).
         budget: most experiments, initial rows included (default: the pool size).
         until: stop once this fraction of the top rows is found (and :data:`MIN_EXPERIMENTS` are run).
-        policy_options: options passed to :func:`policies.make_policy`.
+        policy_options: options passed to :func:`policies.make_policy` (over those of ``method``).
 
     Raises:
         RuntimeError: the policy proposed nothing while untried rows and budget remained.
@@ -97,7 +121,8 @@ def run_campaign(pool: Pool, method: str, seed: int, batch: int = 1, budget: int
 
     t0 = time.perf_counter()
     budget = pool.n if budget is None else min(int(budget), pool.n)
-    policy = make_policy(method, candidates=pool.candidates(), **(policy_options or {}))
+    name, options = parse_method(method)
+    policy = make_policy(name, candidates=pool.candidates(), **{**options, **(policy_options or {})})
     objective = Objective(pool.objective, pool.direction)
     top = set(pool.top)
     need = max(1, int(np.ceil(until * pool.n_top - 1e-9)))
@@ -155,7 +180,7 @@ def run_many(specs: Sequence[PoolSpec], methods: Sequence[str], seeds: Sequence[
     """
     jobs = [(s, m, int(seed), batch, budget, until) for s in specs for m in methods for seed in seeds]
     # slow model-based methods on big pools first, so the workers finish together
-    jobs.sort(key=lambda j: (j[1] in ("random", "sobol"), -len(_cached_pool(j[0]).y)))
+    jobs.sort(key=lambda j: (parse_method(j[1])[0] in ("random", "sobol"), -len(_cached_pool(j[0]).y)))
     results: list[RunResult] = []
     if workers <= 1:
         _init_worker()

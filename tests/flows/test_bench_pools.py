@@ -74,3 +74,38 @@ def test_small_benchmark_report_shapes_and_rf_beats_random(tmp_path: Path) -> No
     # rf-ei, deterministic for these seeds: well above the exact random baseline 50/600 after 50 experiments
     assert entry["methods"]["rf-ei"]["top_at"]["50"]["mean"] > 2 * 50 / 600
     assert {"platform", "cpu_count", "torch"} <= set(report["machine"])
+
+
+def test_method_labels_carry_policy_options() -> None:
+    from flows.bench.pools import parse_method
+
+    assert parse_method("gp-iso-lcb") == ("gp-iso-lcb", {})
+    assert parse_method("gp-iso-lcb:fit=mle:lam=3") == ("gp-iso-lcb", {"fit": "mle", "lam": 3})
+    with pytest.raises(ValueError):
+        parse_method("rf-ei:n_trees")
+
+
+def test_gp_iso_lcb_fits_by_map_or_by_maximum_likelihood(barrel) -> None:
+    from policies.errors import PolicyArgumentError
+    from policies.gp_lcb import fit_iso_gp
+
+    rows = initial_rows(barrel.n, 1) + list(range(0, 600, 40))
+    state = _state(barrel, rows, seed=1)
+    for fit in ("map", "mle"):
+        policy = make_policy("gp-iso-lcb", candidates=barrel.candidates(), fit=fit)
+        assert policy.version == ("1" if fit == "map" else "1+fit=mle")
+        picks = policy.propose(state, 1)
+        assert len(picks) == 1 and "fallback" not in picks[0].detail
+        assert barrel.index_of(picks[0].params) not in rows
+    # the MLE model has no priors at all; the MAP model keeps its lengthscale prior
+    import torch
+
+    X = torch.rand(12, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    Y = X.sum(-1, keepdim=True)
+    assert not list(fit_iso_gp(X, Y, "mle").named_priors())
+    assert any("lengthscale_prior" in name for name, *_ in fit_iso_gp(X, Y, "map").named_priors())
+    with pytest.raises(PolicyArgumentError):
+        make_policy("gp-iso-lcb", fit="bayes")
+    # a label's options reach the policy
+    run = run_campaign(barrel, "gp-iso-lcb:fit=mle", seed=2, budget=6)
+    assert run.method == "gp-iso-lcb:fit=mle" and len(run.picked) == 6

@@ -74,3 +74,39 @@ def test_training_data_shapes_when_empty_and_clamps_features() -> None:
     assert d.X.shape == (1, 2) and float(d.X.min()) >= 0.0 and float(d.X.max()) <= 1.0
     empty = training_data(CampaignState(space, (Objective("y"),)))
     assert empty.X.shape == (0, 2) and empty.Y.shape == (0, 1) and empty.X_pending.shape == (0, 2)
+
+
+def test_cached_encodings_follow_the_space_and_die_with_their_object() -> None:
+    import gc
+
+    from policies import protocol
+    from policies.protocol import item_features, taken_keys
+
+    a = SearchSpace((ContinuousParameter("x", 0.0, 1.0),))
+    b = SearchSpace((ContinuousParameter("x", 0.0, 2.0),))
+    obs = Observation({"x": 0.5}, {"y": 1.0})
+    assert item_features(a, obs) == ([0.5], (0.5,))
+    assert item_features(a, obs) == ([0.5], (0.5,))  # cached
+    assert item_features(b, obs) == ([0.25], (0.25,))  # another space: encoded again
+    bad = Observation({"x": 3.0}, {"y": 1.0})
+    assert item_features(a, bad) == (None, None)
+    state = CampaignState(a, (Objective("y"),), (obs, bad), (PendingExperiment({"x": 0.1}),))
+    assert taken_keys(state) == {(0.5,), (0.1,)}
+    ident = id(obs)
+    del obs, state
+    gc.collect()
+    assert ident not in protocol._ITEM_CACHE
+
+
+def test_candidate_set_untried_drops_every_row_with_a_taken_key_and_keeps_order() -> None:
+    from policies.candidates import CandidateSet
+
+    space = SearchSpace((ContinuousParameter("x", 0.0, 1.0),))
+    rows = [{"x": 0.1}, {"x": 0.2}, {"x": 0.1}, {"x": 0.3}, {"x": 0.4}]
+    cands = CandidateSet(rows)
+    state = CampaignState(space, (Objective("y"),), (Observation({"x": 0.1}, {"y": 0.0}),),
+                          (PendingExperiment({"x": 0.4}),))
+    pool = cands.untried(state)
+    assert pool.params == [{"x": 0.2}, {"x": 0.3}]
+    assert torch.equal(pool.X, torch.tensor([[0.2], [0.3]], dtype=torch.float64))
+    assert len(cands.untried(CampaignState(space, (Objective("y"),)))) == 5
