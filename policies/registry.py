@@ -19,7 +19,7 @@ Example:
     >>> make_policy("ucb")
     Traceback (most recent call last):
     ...
-    policies.errors.UnknownPolicy: unknown policy 'ucb'; known policies: gp-iso-lcb, qlognei, random, rf-ei, sobol
+    policies.errors.UnknownPolicy: unknown policy 'ucb'; known policies: gp-iso-lcb, qlognei, random, rf-ei, rl, sobol
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "qlognei": ("policies.gp", "QLogNEIPolicy"),
     "rf-ei": ("policies.rf", "RandomForestEIPolicy"),
     "gp-iso-lcb": ("policies.gp_lcb", "GPIsoLCBPolicy"),
+    "rl": ("policies.rl.policy", "RLPolicy"),
 }
 
 #: Policies whose candidate-set form is a different class (taking ``candidates`` only).
