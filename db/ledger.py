@@ -56,6 +56,7 @@ from db.rewards import (
     store_analysis,
     store_reward,
 )
+from db.replay import state_at_decision
 from db.state import load_state
 from db.steps import (
     ack_step,
@@ -79,7 +80,7 @@ __all__ = [
     "get_policy_version", "get_policy_version_by_sha", "get_reward_definition", "get_step", "heartbeat", "hold_campaign",
     "last_activity", "latest_analysis", "latest_objectives", "latest_policy_version", "list_campaigns", "list_decisions", "list_events",
     "list_experiments", "list_policy_versions", "list_reward_definitions", "list_steps", "load_measurements",
-    "load_state", "log_event", "next_planned_step", "objectives_for", "open_steps", "plan_steps", "policy_sha256",
+    "load_state", "state_at_decision", "log_event", "next_planned_step", "objectives_for", "open_steps", "plan_steps", "policy_sha256",
     "record_decision", "release_step", "rewards_for", "set_active_reward_version", "set_campaign_status",
     "step_history", "store_analysis", "store_measurement", "store_policy_version", "store_reward", "transition",
 ]

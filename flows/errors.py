@@ -7,11 +7,14 @@ Tree::
      +-- MissingInstruments (LookupError)    a campaign names instruments the lab does not have
      +-- ForecastRefused (ValueError)        too little of a training run (or too few points) to forecast
      +-- TrainingRunError (ValueError)       a training-run directory lacks a file or holds a malformed one
+     +-- TrainingConfigError (ValueError)    a `lab train` config file has unknown keys or bad values
+     +-- NoTrainedPolicy (LookupError)       a campaign or update needs an RL policy version the store lacks
 """
 
 from __future__ import annotations
 
-__all__ = ["CampaignControlError", "FlowError", "ForecastRefused", "MissingInstruments", "TrainingRunError"]
+__all__ = ["CampaignControlError", "FlowError", "ForecastRefused", "MissingInstruments", "NoTrainedPolicy",
+           "TrainingConfigError", "TrainingRunError"]
 
 
 class FlowError(Exception):
@@ -32,3 +35,11 @@ class ForecastRefused(FlowError, ValueError):
 
 class TrainingRunError(FlowError, ValueError):
     """A training-run directory is missing ``run.json``/``curve.jsonl`` or one of them is malformed."""
+
+
+class TrainingConfigError(FlowError, ValueError):
+    """A training configuration has unknown keys or values of the wrong type or range."""
+
+
+class NoTrainedPolicy(FlowError, LookupError):
+    """The store holds no (or not the named) version of the RL policy."""

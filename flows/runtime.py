@@ -30,9 +30,10 @@ from lab.diffraction import DEFAULT_TWO_THETA
 from lab.errors import SpecError
 from lab.spec import CampaignSpec, InstrumentsSpec, read_toml
 from simulators.lab import SimulatedLab
-from simulators.world import MaterialsWorld
+from simulators.samples import AnnealRecord
+from simulators.world import MaterialsWorld, WorldParameters
 
-__all__ = ["Rig", "hardware_rig", "load_lab_file", "served_simulated_lab", "simulated_rig"]
+__all__ = ["Rig", "hardware_rig", "load_lab_file", "served_simulated_lab", "simulated_rig", "world_target_fractions"]
 
 
 @dataclass
@@ -148,3 +149,25 @@ def load_lab_file(path: str | Path) -> tuple[list[dict[str, Any]], Clock]:
         raise SpecError(str(path), problems)
     return entries, clock
 
+
+
+def world_target_fractions(spec: CampaignSpec, params: list[dict[str, Any]], n_worlds: int, seed: int) -> np.ndarray:
+    """True target-phase weight fractions of ``params`` in ``n_worlds`` sampled materials worlds, ``(W, P)``.
+
+    The worlds' kinetic and thermodynamic parameters are drawn by :meth:`WorldParameters.sample`
+    (the first world is the default one); the experiment follows ``spec.workflow`` (precursor
+    masses from the composition, one anneal). Used to build training tasks for the RL policy.
+    """
+    from lab.workflow import plan_steps
+
+    rng = np.random.default_rng([int(seed), 31337])
+    worlds = [MaterialsWorld(WorldParameters.default() if w == 0 else WorldParameters.sample(rng)) for w in range(n_worlds)]
+    out = np.zeros((n_worlds, len(params)))
+    wf = spec.workflow
+    for j, p in enumerate(params):
+        dose, anneal, _ = plan_steps(p, wf)
+        record = AnnealRecord(anneal.command["temperature_c"], anneal.command["dwell_h"], anneal.command["ramp_c_per_min"],
+                              anneal.command["atmosphere"])
+        for w, world in enumerate(worlds):
+            out[w, j] = world.outcome(dose.command["masses_mg"], [record]).fractions.get(wf.target_phase, 0.0)
+    return out
