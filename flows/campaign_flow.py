@@ -17,10 +17,10 @@ from prefect.artifacts import create_markdown_artifact
 import db
 from flows import instrument_calls, shutdown
 from flows.engine import CampaignEngine, EngineSettings
+from flows.policy_source import build_policy
 from flows.report import summarise, summary_markdown
 from flows.runtime import Rig, hardware_rig, simulated_rig
 from lab.spec import CampaignSpec
-from policies.registry import make_policy
 
 __all__ = ["campaign_flow", "run_campaign"]
 
@@ -52,7 +52,7 @@ def run_campaign(store: db.Store, campaign_id: int, spec: CampaignSpec, rig: Rig
     """Run the engine of one campaign on ``rig`` until it ends or a stop is requested."""
     if rig.simulated:
         instrument_calls.RETRY_DELAYS[:] = [0.0, 0.0, 0.0]
-    policy = make_policy(spec.policy.name, **spec.policy.options)
+    policy = build_policy(spec.policy.name, spec.policy.options, store)
     settings = EngineSettings(poll_interval_s=3600.0 if rig.simulated else 60.0)
     engine = CampaignEngine(store, campaign_id, rig.instruments, rig.clock, policy, settings)
     return engine.run(should_stop=shutdown.stop_requested)

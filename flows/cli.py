@@ -28,6 +28,7 @@ from flows.bench.pools import register as register_pool_benchmarks  # noqa: E402
 from flows.cli_bench import bench_app  # noqa: E402
 from flows.cli_forecast import register as register_forecast  # noqa: E402
 from flows.cli_instruments import instruments_app  # noqa: E402
+from flows.cli_training import register as register_training  # noqa: E402
 from flows.errors import FlowError  # noqa: E402
 from flows.report import summarise, summary_tables  # noqa: E402
 from instruments.errors import InstrumentError  # noqa: E402
@@ -41,6 +42,7 @@ register_pool_benchmarks(bench_app)
 register_crash_benchmark(bench_app)
 app.add_typer(bench_app, name="bench", help="Benchmarks: `lab bench throughput`, `pools`, `latency`, `crash`.")
 register_forecast(app)
+register_training(app)
 console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -21,10 +21,10 @@ import db
 from flows import instrument_calls, shutdown
 from flows.engine import PEOPLE_NAP_S, CampaignEngine, EngineSettings
 from flows.errors import MissingInstruments
+from flows.policy_source import build_policy
 from flows.runtime import Rig, hardware_rig, simulated_rig
 from lab.clock import WallClock
 from lab.spec import CampaignSpec, InstrumentsSpec
-from policies.registry import make_policy
 
 __all__ = ["Worker", "worker_flow"]
 
@@ -70,7 +70,7 @@ class Worker:
         spec = CampaignSpec.from_store_dict(info.spec)
         settings = EngineSettings(poll_interval_s=3600.0 if self.rig.simulated else 60.0)
         return CampaignEngine(self.store, info.id, self.rig.instruments, self.rig.clock,
-                              make_policy(spec.policy.name, **spec.policy.options), settings, worker_id=self.worker_id)
+                              build_policy(spec.policy.name, spec.policy.options, self.store), settings, worker_id=self.worker_id)
 
     def round(self) -> None:
         """One tick of every campaign held; drop those that ended or were taken over."""

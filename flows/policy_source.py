@@ -1,0 +1,110 @@
+"""Where a campaign's policy comes from: the registry, or, for ``rl``, the store's published versions.
+
+``[policy] name = "rl"`` in a spec runs the newest RL policy version published in the store (by
+``lab train`` or a gated ``lab update``); ``options.version = "<version>"`` pins one;
+``options.checkpoint = "<file>"`` uses a policy file instead of the store. The running campaign
+follows new publications: before each decision :class:`StoredRLPolicy` checks the newest version
+and loads it if it changed, so an accepted update takes effect at the next decision, and a
+rejected one changes nothing.
+
+Example (a spec)::
+
+    [policy]
+    name = "rl"
+    options = { mode = "sample" }     # or { version = "3f2a9c0d1e2b4c5d" } to pin a version
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import db
+from flows.errors import NoTrainedPolicy
+from lab.experiment import Proposal
+from lab.state import CampaignState
+from policies.errors import PolicyArgumentError
+from policies.protocol import Policy
+from policies.registry import make_policy
+
+__all__ = ["RL_POLICY", "StoredRLPolicy", "build_policy", "load_rl_bundle"]
+
+RL_POLICY = "rl"
+
+
+def load_rl_bundle(store: db.Store, version: str | None = None) -> Any:
+    """The :class:`~policies.rl.checkpoint.PolicyBundle` of ``version`` (default: newest) from the store.
+
+    Raises:
+        NoTrainedPolicy: no RL policy is stored, or not that version.
+    """
+    from policies.rl.checkpoint import PolicyBundle
+
+    with store.session() as s:
+        if version is None:
+            info = db.latest_policy_version(s, RL_POLICY)
+            if info is None:
+                raise NoTrainedPolicy("no RL policy version is stored; run `lab train` first (it publishes one)")
+        else:
+            try:
+                info = db.get_policy_version(s, RL_POLICY, version)
+            except db.PolicyVersionNotFound as exc:
+                raise NoTrainedPolicy(f"RL policy version {version!r} is not in the store; "
+                                      f"`lab train --list` shows the stored ones") from exc
+    if info.weights is None:
+        raise NoTrainedPolicy(f"RL policy version {info.version!r} has no weights in the store")
+    return PolicyBundle(info.weights, dict(info.config))
+
+
+class StoredRLPolicy:
+    """The RL policy backed by the store, following the newest published version unless pinned.
+
+    Args:
+        store: the ledger; options: RLPolicy options (``mode``, ``pool_size``, ``guardrail``);
+        version: pin this version (``None``: follow the newest).
+    """
+
+    name = RL_POLICY
+
+    def __init__(self, store: db.Store, options: dict[str, Any], version: str | None = None) -> None:
+        self.store, self.options, self.pinned = store, dict(options), version
+        self._policy: Any = None
+        self._refresh()
+
+    @property
+    def version(self) -> str:
+        return str(self._policy.version)
+
+    def _refresh(self) -> None:
+        from policies.rl.policy import RLPolicy
+
+        if self._policy is not None and self.pinned is not None:
+            return
+        if self._policy is not None:
+            with self.store.session() as s:
+                newest = db.latest_policy_version(s, RL_POLICY)
+            if newest is None or newest.version == self._policy.version:
+                return
+        self._policy = RLPolicy.from_bundle(load_rl_bundle(self.store, self.pinned), **self.options)
+
+    def propose(self, state: CampaignState, n: int) -> list[Proposal]:
+        """Propose with the newest published version (see :meth:`RLPolicy.propose`)."""
+        self._refresh()
+        return self._policy.propose(state, n)
+
+
+def build_policy(name: str, options: dict[str, Any], store: db.Store) -> Policy:
+    """The policy a campaign runs: ``make_policy`` for every name, the store for ``rl`` without a checkpoint.
+
+    Raises:
+        NoTrainedPolicy: ``rl`` asked for and the store has no (or not the pinned) version.
+        policies.errors.PolicyError: unknown name or bad options.
+    """
+    if name.strip().lower() != RL_POLICY or options.get("checkpoint"):
+        return make_policy(name, **options)
+    opts = dict(options)
+    version = opts.pop("version", None)
+    unknown = sorted(set(opts) - {"mode", "pool_size", "guardrail"})
+    if unknown:
+        raise PolicyArgumentError(f"policy 'rl' has no option(s) {unknown}; its options are "
+                                  "['checkpoint', 'guardrail', 'mode', 'pool_size', 'version']")
+    return StoredRLPolicy(store, opts, None if version is None else str(version))

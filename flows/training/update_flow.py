@@ -1,0 +1,56 @@
+"""The Prefect flow around :func:`flows.training.update.run_update`, run when enough rewards matured.
+
+``update_flow(database_url, when_ready=N)`` counts the rewards of RL decisions that arrived since
+the newest RL version was published; with fewer than ``N`` it does nothing (returns ``None``), so
+it can be scheduled often (cron, a Prefect schedule) and only learns when there is something to
+learn from. The report is published as a Prefect artifact and logged as a store event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+import db
+from flows.policy_source import RL_POLICY
+from flows.training.update import UpdateSettings, run_update
+
+__all__ = ["matured_since_publication", "update_flow"]
+
+
+def matured_since_publication(store: db.Store) -> int:
+    """Rewards of RL-made experiments computed after the newest RL version was published."""
+    with store.session() as s:
+        newest = db.latest_policy_version(s, RL_POLICY)
+        since = newest.created_at if newest is not None else None
+        count = 0
+        for c in db.list_campaigns(s):
+            rl_decisions = {d.id for d in db.list_decisions(s, c.id) if d.policy == RL_POLICY}
+            for e in db.list_experiments(s, c.id):
+                done = e.timestamps.get("rewarded") or e.timestamps.get("failed")
+                if e.decision_id in rl_decisions and done is not None and (since is None or done > since):
+                    count += 1
+    return count
+
+
+@flow(name="rl-update", log_prints=False, validate_parameters=False)
+def update_flow(database_url: str | None = None, campaign_id: int | None = None, when_ready: int = 0
+                ) -> dict[str, Any] | None:
+    """Run one gated update if at least ``when_ready`` rewards matured since the last publication.
+
+    Returns:
+        The update report as a dict, or ``None`` when it was not ready.
+    """
+    store = db.open_store(database_url)
+    try:
+        if when_ready and matured_since_publication(store) < when_ready:
+            return None
+        report = run_update(store, campaign_id=campaign_id, settings=UpdateSettings())
+        lines = [f"- **{k}**: {v}" for k, v in report.to_dict().items()]
+        create_markdown_artifact("# RL policy update\n\n" + "\n".join(lines), key="rl-update",
+                                 description="accepted" if report.accepted else "rejected")
+        return report.to_dict()
+    finally:
+        store.dispose()
