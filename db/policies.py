@@ -102,15 +102,16 @@ def get_policy_version_by_sha(session: Session, sha256: str) -> PolicyVersionInf
 
 
 def latest_policy_version(session: Session, name: str) -> PolicyVersionInfo | None:
-    """The most recently stored version of policy ``name``, or ``None``."""
+    """The most recently stored (published) version of policy ``name``, or ``None``; publication order, not
+    ``created_at``, decides (simulated and wall clocks may both stamp versions)."""
     row = session.scalars(select(PolicyVersion).where(PolicyVersion.name == name)
-                          .order_by(PolicyVersion.created_at.desc(), PolicyVersion.id.desc()).limit(1)).first()
+                          .order_by(PolicyVersion.id.desc()).limit(1)).first()
     return None if row is None else _info(row)
 
 
 def list_policy_versions(session: Session, name: str | None = None) -> list[PolicyVersionInfo]:
-    """Stored policy versions (of ``name``, or all), oldest first."""
-    query = select(PolicyVersion).order_by(PolicyVersion.created_at, PolicyVersion.id)
+    """Stored policy versions (of ``name``, or all), in publication order."""
+    query = select(PolicyVersion).order_by(PolicyVersion.id)
     if name is not None:
         query = query.where(PolicyVersion.name == name)
     return [_info(r) for r in session.scalars(query)]
