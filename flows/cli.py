@@ -25,6 +25,7 @@ import db  # noqa: E402  (Prefect settings must be in place before Prefect loads
 from flows import control, shutdown  # noqa: E402
 from flows.bench.crash import register as register_crash_benchmark  # noqa: E402
 from flows.bench.pools import register as register_pool_benchmarks  # noqa: E402
+from flows.bench.rl_cli import register as register_rl_benchmark  # noqa: E402
 from flows.cli_bench import bench_app  # noqa: E402
 from flows.cli_forecast import register as register_forecast  # noqa: E402
 from flows.cli_instruments import instruments_app  # noqa: E402
@@ -40,6 +41,7 @@ app = typer.Typer(help="Self-driving lab controller: queue, run and watch materi
 app.add_typer(instruments_app, name="instruments", help="Check the instruments: `lab instruments selftest`.")
 register_pool_benchmarks(bench_app)
 register_crash_benchmark(bench_app)
+register_rl_benchmark(bench_app)
 app.add_typer(bench_app, name="bench", help="Benchmarks: `lab bench throughput`, `pools`, `latency`, `crash`.")
 register_forecast(app)
 register_training(app)
