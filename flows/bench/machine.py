@@ -20,7 +20,26 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def machine_info() -> dict[str, Any]:
-    """Platform, CPU count, Python and the versions of the libraries that set the figures."""
+    """Platform, CPU model and count, load average, Python and the versions of the libraries that set the figures.
+
+    ``load_average`` (1, 5, 15 minutes, when the report is written) shows whether other jobs shared the machine.
+    """
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
     return {"platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count(), "python": sys.version.split()[0], **{d: _version(d) for d in _LIBRARIES}}
+            "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "load_average": load,
+            "python": sys.version.split()[0], **{d: _version(d) for d in _LIBRARIES}}

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
 
+from flows.bench.latency import MAX_SECONDS
 from flows.bench.machine import machine_info
 from flows.bench.pool_report import plot_pool, pool_header, summarize, table
 from flows.bench.pools import DEFAULT_METHODS, MIN_EXPERIMENTS, RunResult, _cached_pool, default_manifest, run_many
@@ -125,15 +126,25 @@ def add_commands(bench_app: Any) -> None:
         json_path: Optional[Path] = typer.Option(None, "--json", help="Write the JSON report here."),
         methods: str = typer.Option(",".join(DEFAULT_METHODS), "--methods", help="Comma-separated policy names."),
         quick: bool = typer.Option(False, "--quick", help="Smaller grid (history 10, 100; pool 1k, 10k)."),
+        max_seconds: float = typer.Option(MAX_SECONDS, "--max-seconds", min=0.0,
+                                          help="Skip a point whose time, predicted from the smaller points of "
+                                               "the same policy and axis, exceeds this (s)."),
     ) -> None:
-        """Proposal time and peak memory of each policy as history and pool grow."""
-        from flows.bench.latency import latency_benchmark, latency_table
+        """Proposal time and peak memory of each policy as history (10..1000) and pool (1k..50k) grow."""
+        from flows.bench.latency import latency_benchmark, latency_table, point_line
 
         console = Console()
         names = [m.strip() for m in methods.split(",") if m.strip()]
-        report = latency_benchmark(names, quick=quick, on_point=lambda p: console.print(
-            f"{p['method']:>11} {p['axis']:>7}={p['size']:>6}: {p['seconds']:.4f} s, peak {p['peak_mib']:.1f} MiB"))
+        report = latency_benchmark(names, quick=quick, max_seconds=max_seconds,
+                                   on_point=lambda p: console.print(point_line(p), highlight=False))
         console.print(latency_table(report))
+        for method, exps in report["exponents"].items():
+            parts = [f"{axis} {'-' if e is None else f'{e:.2f}'}" for axis, e in exps.items()]
+            console.print(f"{method}: growth exponent " + ", ".join(parts), highlight=False)
+        m = report["machine"]
+        console.print(f"wall {report['wall_s']} s on {m['cpu_count']} CPUs ({m['cpu_model']}), torch threads "
+                      f"{report['torch_threads']}, load average at start {report['machine_at_start']['load_average']}, "
+                      f"at end {m['load_average']}", highlight=False)
         if json_path:
             json_path.parent.mkdir(parents=True, exist_ok=True)
             json_path.write_text(json.dumps(report, indent=1))
