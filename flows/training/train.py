@@ -103,12 +103,6 @@ class _Tasks:
     def held_out(self) -> TaskBatch:
         return self._mix(self.cfg.eval_tasks, self.cfg.eval_seed, self.world_eval)
 
-    def dims(self) -> list[int]:
-        lo, hi = self.cfg.dims_low, self.cfg.dims_high
-        if self.world is not None:
-            lo, hi = min(lo, self.world.space.dim), max(hi, self.world.space.dim)
-        return [lo, hi]
-
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
@@ -161,7 +155,8 @@ def train(cfg: TrainConfig, run_dir: Path, *, device: str | None = None, resume:
     net = AcquisitionNet(cfg.hidden, cfg.layers).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.imitation_lr)
     state: dict[str, Any] = {"iteration": 0, "env_steps": 0, "device_seconds": 0.0,
-                             "seen_lengthscale": [float("inf"), 0.0], "seen_noise": [float("inf"), 0.0]}
+                             "seen_lengthscale": [float("inf"), 0.0], "seen_noise": [float("inf"), 0.0],
+                             "seen_dims": [10**6, 0]}
     if resume:
         state = _resume(run_dir, net, opt)
     info = {"name": cfg.name, "planned_iterations": cfg.planned_iterations, "completed_iterations": state["iteration"],
@@ -179,7 +174,9 @@ def train(cfg: TrainConfig, run_dir: Path, *, device: str | None = None, resume:
         imitation = it < cfg.imitation_iterations
         for group in opt.param_groups:
             group["lr"] = cfg.imitation_lr if imitation else cfg.ppo_lr
-        env = BatchedCampaigns(tasks.train(it), cfg.horizon, cfg.n_init, cfg.max_delay, seed=cfg.seed * 1_000_003 + it,
+        batch = tasks.train(it)
+        state["seen_dims"] = [min(state["seen_dims"][0], int(batch.dims.min())), max(state["seen_dims"][1], int(batch.dims.max()))]
+        env = BatchedCampaigns(batch, cfg.horizon, cfg.n_init, cfg.max_delay, seed=cfg.seed * 1_000_003 + it,
                                device=dev)
         r = rollout(net, env, gen)
         if imitation:
@@ -213,7 +210,7 @@ def train(cfg: TrainConfig, run_dir: Path, *, device: str | None = None, resume:
         if on_iteration is not None:
             on_iteration(it + 1, metrics)
     bundle = PolicyBundle.from_net(net, {
-        "trained_range": {"dims": tasks.dims(), "lengthscale": state["seen_lengthscale"], "noise": state["seen_noise"]},
+        "trained_range": {"dims": state["seen_dims"], "lengthscale": state["seen_lengthscale"], "noise": state["seen_noise"]},
         "horizon": cfg.horizon, "max_delay": cfg.max_delay, "train": cfg.to_dict(), "run": cfg.name})
     policy_file = run_dir / "policy.lab"
     bundle.save(policy_file)

@@ -86,6 +86,7 @@ class UpdateReport:
     suite_running: float | None
     suite_candidate: float | None
     skipped: dict[str, int]
+    last_experiment_id: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -179,7 +180,7 @@ def run_update(store: db.Store, *, campaign_id: int | None = None, settings: Upd
         by_version[t.behaviour_version] = by_version.get(t.behaviour_version, 0) + 1
     base = dict(running_version=bundle.version, n_decisions=len({t.decision_id for t in transitions}),
                 n_picks=len(transitions), picks_by_version=by_version, version_lag=_lags(store, transitions, bundle.version),
-                skipped=skipped)
+                skipped=skipped, last_experiment_id=max((t.experiment_id for t in transitions), default=0))
     if len(transitions) < settings.min_picks:
         return _finish(store, clock, UpdateReport(False, f"only {len(transitions)} matured RL picks; the gate needs "
                                                   f"{settings.min_picks}", new_version=None, ess_running=math.nan,

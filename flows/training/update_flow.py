@@ -21,16 +21,21 @@ __all__ = ["matured_since_publication", "update_flow"]
 
 
 def matured_since_publication(store: db.Store) -> int:
-    """Rewards of RL-made experiments computed after the newest RL version was published."""
+    """Matured rewards of RL-made experiments that the newest RL version has not learned from.
+
+    An update records the highest experiment id it used (``metrics["last_experiment_id"]``; 0 for a
+    version from ``lab train``); experiments are counted by id, not time, because simulated and
+    wall clocks may both stamp the ledger.
+    """
     with store.session() as s:
         newest = db.latest_policy_version(s, RL_POLICY)
-        since = newest.created_at if newest is not None else None
+        seen = int((newest.metrics if newest is not None else {}).get("last_experiment_id") or 0)
         count = 0
         for c in db.list_campaigns(s):
             rl_decisions = {d.id for d in db.list_decisions(s, c.id) if d.policy == RL_POLICY}
             for e in db.list_experiments(s, c.id):
-                done = e.timestamps.get("rewarded") or e.timestamps.get("failed")
-                if e.decision_id in rl_decisions and done is not None and (since is None or done > since):
+                matured = e.state.value in ("rewarded", "failed")
+                if e.decision_id in rl_decisions and matured and e.id > seen:
                     count += 1
     return count
 

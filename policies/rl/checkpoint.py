@@ -74,7 +74,12 @@ class PolicyBundle:
         Raises:
             PolicyArgumentError: the weights do not load (not tensors, or another architecture).
         """
-        cfg = NetConfig.from_dict(self.config.get("net", {}))
+        arch = self.config.get("net", {})
+        if not isinstance(arch, dict) or not all(isinstance(arch.get(k, 1), int) and not isinstance(arch.get(k, 1), bool)
+                                                 and arch.get(k, 1) > 0 for k in ("hidden", "layers")):
+            raise PolicyArgumentError(f"RL policy configuration 'net' must be a table of positive integers "
+                                      f"hidden and layers, got {arch!r}")
+        cfg = NetConfig.from_dict(arch)
         net = AcquisitionNet(cfg.hidden, cfg.layers)
         try:
             state = torch.load(io.BytesIO(self.weights), map_location="cpu", weights_only=True)
@@ -103,6 +108,8 @@ class PolicyBundle:
             config = json.loads(data[start: start + n])
         except ValueError as exc:
             raise PolicyArgumentError(f"RL policy file has a corrupt configuration: {exc}") from exc
+        if not isinstance(config, dict):
+            raise PolicyArgumentError(f"RL policy file configuration must be a JSON object, got {type(config).__name__}")
         return cls(bytes(data[start + n:]), config)
 
     def save(self, path: Path) -> None:

@@ -92,12 +92,16 @@ def _matern52(a: Tensor, b: Tensor, lengthscale: Tensor) -> Tensor:
 
 
 def log_h(z: Tensor) -> Tensor:
-    """``log(phi(z) + z * Phi(z))``, stable for very negative ``z`` (the LogEI of a unit-std posterior)."""
-    phi = torch.exp(-0.5 * z * z - _LOG_SQRT_2PI)
-    direct = torch.log((phi + z * torch.special.ndtr(z)).clamp_min(1e-300))
+    """``log(phi(z) + z * Phi(z))``, the LogEI of a unit-std posterior, accurate for very negative ``z``.
+
+    For ``z <= -1`` it uses ``phi(z) + z Phi(z) = exp(-z^2/2) (1/sqrt(2 pi) + z/2 erfcx(-z/sqrt(2)))``,
+    which avoids the underflow of ``Phi`` (float64 keeps it accurate down to ``z = -40``).
+    """
+    direct = torch.log((torch.exp(-0.5 * z * z - _LOG_SQRT_2PI) + z * torch.special.ndtr(z)).clamp_min(1e-300))
     zz = z.clamp(max=-1.0)
-    tail = -0.5 * zz * zz - _LOG_SQRT_2PI - 2.0 * torch.log(-zz) + torch.log1p(-3.0 / (zz * zz) + 15.0 / zz ** 4)
-    return torch.where(z > -4.0, direct, tail)
+    bracket = 1.0 / math.sqrt(2 * math.pi) + 0.5 * zz * torch.special.erfcx(-zz / math.sqrt(2.0))
+    tail = -0.5 * zz * zz + torch.log(bracket.clamp_min(1e-300))
+    return torch.where(z > -1.0, direct, tail)
 
 
 def _standardise(y: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:

@@ -74,23 +74,27 @@ class TaskFamily(Protocol):
 
 
 def _random_space(kind: str, d: int, rng: np.random.Generator) -> SearchSpace:
-    if kind == "continuous":
-        return SearchSpace(tuple(ContinuousParameter(f"x{i}", 0.0, 1.0) for i in range(d)))
-    if kind == "mixed":
-        n_int = 1 if d <= 3 else 2
-        n_choice = int(rng.integers(2, 4))
-        n_cont = max(1, d - n_int - n_choice)
-        params: list[Any] = [ContinuousParameter(f"x{i}", 0.0, 1.0) for i in range(n_cont)]
+    """A space of ``kind`` whose encoding has exactly ``d`` features.
+
+    Mixed spaces need ``d >= 4`` (a continuous, an integer and a 2-way categorical parameter) and
+    compositional ones ``d >= 4`` (3 elements and a continuous parameter); below that the space is
+    continuous.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown task kind {kind!r}; expected one of {KINDS}")
+    if kind == "mixed" and d >= 4:
+        n_choice = int(rng.integers(2, min(3, d - 2) + 1))
+        n_int = 1 if d - n_choice <= 3 else 2
+        params: list[Any] = [ContinuousParameter(f"x{i}", 0.0, 1.0) for i in range(d - n_int - n_choice)]
         params += [IntegerParameter(f"n{i}", 1, int(rng.integers(3, 9))) for i in range(n_int)]
         params.append(CategoricalParameter("c", tuple(f"c{j}" for j in range(n_choice))))
         return SearchSpace(tuple(params))
-    if kind == "composition":
-        n_el = 3 if d <= 4 else 4
+    if kind == "composition" and d >= 4:
+        n_el = 3 if d <= 5 else 4
         elements = ("Ba", "Ti", "Sr", "Ca")[:n_el]
         comp = CompositionParameter("cations", tuple((e, 0.0, 1.0) for e in elements), 1.0)
-        rest = tuple(ContinuousParameter(f"x{i}", 0.0, 1.0) for i in range(max(1, d - n_el)))
-        return SearchSpace((comp, *rest))
-    raise ValueError(f"unknown task kind {kind!r}; expected one of {KINDS}")
+        return SearchSpace((comp, *(ContinuousParameter(f"x{i}", 0.0, 1.0) for i in range(d - n_el))))
+    return SearchSpace(tuple(ContinuousParameter(f"x{i}", 0.0, 1.0) for i in range(d)))
 
 
 def _candidates(space: SearchSpace, k: int, rng: np.random.Generator) -> tuple[list[dict[str, Any]], np.ndarray]:

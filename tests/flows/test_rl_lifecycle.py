@@ -22,6 +22,7 @@ from flows.engine import CampaignEngine, EngineSettings
 from flows.policy_source import RL_POLICY, build_policy, load_rl_bundle
 from flows.runtime import simulated_rig
 from flows.training.update import UpdateSettings, collect_transitions, run_update
+from flows.training.update_flow import matured_since_publication, update_flow
 from lab.clock import DEFAULT_SIM_START
 from lab.spec import CampaignSpec, example_path, parse_spec
 from policies.rl.checkpoint import PolicyBundle
@@ -118,6 +119,9 @@ def test_trained_policy_runs_a_campaign_and_is_updated_from_its_rewards_through_
         assert all(d.log_prob < 0 for d in by_net)  # sampled picks carry their (negative) log-probability
         assert sum(e.state.value == "rewarded" for e in experiments) >= 8
 
+        matured = matured_since_publication(store)
+        assert matured == sum(e.state.value in ("rewarded", "failed") for e in experiments)
+        assert update_flow(url, when_ready=matured + 1) is None  # not ready: nothing runs, nothing published
         rejected = run_update(store, settings=UpdateSettings(**FAST_GATE, min_ess_fraction=1.01))
         assert not rejected.accepted and rejected.new_version is None
         assert "ESS" in rejected.reason and "below" in rejected.reason
@@ -135,6 +139,7 @@ def test_trained_policy_runs_a_campaign_and_is_updated_from_its_rewards_through_
             newest = db.latest_policy_version(s, RL_POLICY)
         assert newest.version == report.new_version and newest.parent_version == trained[1]
         assert newest.metrics["n_picks"] == report.n_picks
+        assert matured_since_publication(store) == 0  # those rewards are now behind the newest version
     finally:
         store.dispose()
 

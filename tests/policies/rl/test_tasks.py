@@ -114,9 +114,6 @@ def test_values_vary_on_the_generating_lengthscale() -> None:
                                .sample(1, seed=0, n_candidates=4).lengthscale[0]), 0.2)
 
 
-@pytest.mark.xfail(strict=True, reason="RandomFeatureTasks.dims is documented as the inclusive range of encoded "
-                   "dimensions, but _random_space builds mixed/composition spaces wider than the drawn d "
-                   "(e.g. mixed d=2 -> 4-5, composition d=2 -> 4)")
 def test_encoded_dimensions_stay_in_the_stated_range() -> None:
     tasks = RandomFeatureTasks(dims=(2, 4), n_features=16).sample(30, seed=0, n_candidates=4)
     assert 2 <= int(tasks.dims.min()) and int(tasks.dims.max()) <= 4
