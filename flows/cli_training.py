@@ -107,13 +107,25 @@ def update_command(campaign: Optional[int] = typer.Option(None, "--campaign", he
         json_path.write_text(json.dumps(report, indent=2, default=str))
 
 
-def policies_command(url: Optional[str] = typer.Option(None, "--db", help="Database URL.")) -> None:
-    """List the stored RL policy versions, oldest first."""
+def policies_command(url: Optional[str] = typer.Option(None, "--db", help="Database URL."),
+                     publish: Optional[Path] = typer.Option(None, "--publish",
+                                                            help="First store this policy file (from `lab train`, e.g. "
+                                                                 "trained on a GPU machine) as the newest version.")) -> None:
+    """List the stored RL policy versions, in publication order (the last one runs)."""
+    from lab.clock import WallClock
+    from policies.errors import PolicyError
+    from policies.rl.checkpoint import PolicyBundle
+
     try:
         store = db.open_store(url)
         with store.session() as s:
+            if publish is not None:
+                bundle = PolicyBundle.load(publish)
+                bundle.net()  # refuse a file whose weights do not load before it can reach a campaign
+                db.store_policy_version(s, "rl", bundle.version, bundle.weights, bundle.config, at=WallClock().now(),
+                                        metrics={"published_from": str(publish)})
             rows = db.list_policy_versions(s, "rl")
-    except db.StoreError as exc:
+    except (db.StoreError, PolicyError) as exc:
         raise _fail(exc) from None
     t = Table(title="RL policy versions")
     for col in ("version", "parent", "created", "metrics"):

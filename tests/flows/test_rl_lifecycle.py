@@ -216,3 +216,21 @@ def test_bad_training_config_is_named(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "bad.toml"), "--no-publish"])
     assert result.exit_code == 2
     assert "unknown key(s) ['wat']" in result.output
+
+
+def test_policies_publishes_a_policy_file_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    bundle = PolicyBundle.from_net(AcquisitionNet(8, 1), {"trained_range": {"dims": [2, 7]}})
+    bundle.save(tmp_path / "good.lab")
+    (tmp_path / "bad.lab").write_bytes(b"LABRL1\n" + b"\x00" * 3)
+    bad = CliRunner().invoke(app, ["policies", "--db", url, "--publish", str(tmp_path / "bad.lab")])
+    assert bad.exit_code == 2 and "not an RL policy file" in bad.output
+    good = CliRunner().invoke(app, ["policies", "--db", url, "--publish", str(tmp_path / "good.lab")])
+    assert good.exit_code == 0 and bundle.version in good.output
+    store = db.open_store(url)
+    try:
+        assert load_rl_bundle(store).version == bundle.version  # campaigns now run it
+        with store.session() as s:
+            assert len(db.list_policy_versions(s, RL_POLICY)) == 1  # the bad file left nothing behind
+    finally:
+        store.dispose()
