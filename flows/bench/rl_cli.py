@@ -20,7 +20,7 @@ def _fmt(cell: dict[str, Any] | None) -> str:
     if not cell:
         return "-"
     lo, hi = cell["ci"]
-    return f"{cell['median']:.3f} [{lo:.3f}, {hi:.3f}]"
+    return f"{cell['median']:.3f} [{lo:.3f}, {hi:.3f}] ({cell['mean']:.3f})"
 
 
 def rl_command(tasks: int = typer.Option(30, "--tasks", min=1, help="Held-out tasks (paired: every method runs each)."),
@@ -44,13 +44,18 @@ def rl_command(tasks: int = typer.Option(30, "--tasks", min=1, help="Held-out ta
         runs = run_all(batch, names, horizon, workers=workers, on_done=lambda r: bar.advance(job))
     summary = summarise(runs)
     t = Table(title=f"held-out simulated tasks: {tasks} tasks x {candidates} candidates, horizon {horizon}, delays 0-3")
-    for col in ("method", "regret after 25: median [95% CI]", "after 50", "experiments vs qLogNEI", "wall s", "fallbacks"):
+    for col in ("method", "regret after 25: median [95% CI] (mean)", "after 50", "median curves vs qLogNEI",
+                "per task: experiments to qLogNEI's final regret", "wall s", "fallbacks"):
         t.add_column(col)
     for m, row in summary.items():
         vs = row.get("vs_qlognei")
         ratio = "-" if not vs else (f"{vs['ratio']:.2f}x ({vs['qlognei_experiments']} vs {vs['method_experiments']})"
                                     if vs["ratio"] else "never reaches")
-        t.add_row(m, _fmt(row.get("regret_25")), _fmt(row.get("regret_50")), ratio, f"{row['wall_s']:.0f}", str(row["fallbacks"]))
+        pair = row.get("paired")
+        paired = "-" if not pair else (f"median {pair['method_median'] if pair['method_median'] is not None else 'never'} vs {pair['qlognei_median']:g}; faster on "
+                                       f"{pair['faster_tasks']}, slower on {pair['slower_tasks']} ({pair['method_never']} never)")
+        t.add_row(m, _fmt(row.get("regret_25")), _fmt(row.get("regret_50")), ratio, paired, f"{row['wall_s']:.0f}",
+                  str(row["fallbacks"]))
     console.print(t)
     if json_path is not None:
         write_json(json_path, {"machine": machine_info(), "tasks": tasks, "candidates": candidates, "horizon": horizon,

@@ -17,6 +17,7 @@ median curve needs (greater than 1: fewer experiments than qLogNEI).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,9 +98,23 @@ def experiments_ratio(baseline: np.ndarray, method: np.ndarray) -> tuple[float |
     return (None if nb is None or nm is None else nb / nm), nb, nm, target
 
 
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def paired_experiments(baseline: np.ndarray, method: np.ndarray) -> tuple[list[int], list[int | None]]:
+    """Per task: experiments the baseline needs to reach its own final regret, and the method to reach it."""
+    nb, nm = [], []
+    for b, m in zip(baseline, method):
+        nb.append(_reach(b, float(b[-1])) or len(b))
+        nm.append(_reach(m, float(b[-1])))
+    return nb, nm
+
+
 def summarise(runs: Sequence[SimRun], n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """Per method: median regret at 25 and 50 with intervals, and the experiments ratio against qLogNEI
-    with a bootstrap interval over tasks (resampled in pairs)."""
+    """Per method: median and mean regret at 25 and 50 (median with bootstrap intervals); against
+    qLogNEI, the experiments ratio of the median curves (bootstrap interval over tasks, resampled in
+    pairs) and, per task, the experiments needed to reach qLogNEI's final regret on that task."""
     methods = sorted({r.method for r in runs}, key=[r.method for r in runs].index)
     mats = {m: np.array([r.regret for r in sorted((r for r in runs if r.method == m), key=lambda r: r.task)])
             for m in methods}
@@ -111,7 +126,7 @@ def summarise(runs: Sequence[SimRun], n_boot: int = 2000, seed: int = 0) -> dict
         for n in (25, 50):
             if n <= mat.shape[1]:
                 med, lo, hi = median_ci(mat[:, n - 1].tolist(), n_boot=n_boot)
-                row[f"regret_{n}"] = {"median": med, "ci": [lo, hi]}
+                row[f"regret_{n}"] = {"median": med, "ci": [lo, hi], "mean": float(mat[:, n - 1].mean())}
         if "qlognei" in mats and m != "qlognei":
             ratio, nb, nm, target = experiments_ratio(mats["qlognei"], mat)
             boots = []
@@ -120,6 +135,12 @@ def summarise(runs: Sequence[SimRun], n_boot: int = 2000, seed: int = 0) -> dict
                 r = experiments_ratio(mats["qlognei"][idx], mat[idx])[0]
                 boots.append(np.nan if r is None else r)
             b = np.array(boots, dtype=float)
+            nq, nmeth = paired_experiments(mats["qlognei"], mat)
+            row["paired"] = {"qlognei_median": float(np.median(nq)),
+                             "method_median": _finite_or_none(float(np.median([math.inf if n is None else n for n in nmeth]))),
+                             "method_never": sum(n is None for n in nmeth),
+                             "faster_tasks": sum(n is not None and n < q for n, q in zip(nmeth, nq)),
+                             "slower_tasks": sum(n is None or n > q for n, q in zip(nmeth, nq))}
             row["vs_qlognei"] = {"ratio": ratio, "qlognei_experiments": nb, "method_experiments": nm, "target_regret": target,
                                  "ci": [float(np.nanpercentile(b, 2.5)), float(np.nanpercentile(b, 97.5))] if np.isfinite(b).any() else None,
                                  "never_reached_share": float(np.isnan(b).mean())}
