@@ -40,7 +40,7 @@ def test_every_policy_takes_a_candidate_set(barrel) -> None:
     state = _state(barrel, rows)
     for name in ("random", "sobol", "rf-ei", "gp-iso-lcb", "qlognei"):  # qlognei: one GP fit
         policy = make_policy(name, candidates=cands)
-        assert policy.name == name and policy.version == "1"
+        assert policy.name == name and policy.version == ("2" if name == "gp-iso-lcb" else "1")
         picks = policy.propose(state, 2)
         assert len(picks) == 2
         idx = [barrel.index_of(p.params) for p in picks]  # raises if not a pool row
@@ -93,7 +93,7 @@ def test_gp_iso_lcb_fits_by_map_or_by_maximum_likelihood(barrel) -> None:
     state = _state(barrel, rows, seed=1)
     for fit in ("map", "mle"):
         policy = make_policy("gp-iso-lcb", candidates=barrel.candidates(), fit=fit)
-        assert policy.version == ("1" if fit == "map" else "1+fit=mle")
+        assert policy.version == ("2+fit=map" if fit == "map" else "2")
         picks = policy.propose(state, 1)
         assert len(picks) == 1 and "fallback" not in picks[0].detail
         assert barrel.index_of(picks[0].params) not in rows
