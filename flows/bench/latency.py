@@ -24,7 +24,8 @@ buffers, and it costs nothing while the call runs. Where ``clear_refs`` cannot b
 already measured (the power law through them); a point predicted to take longer than
 ``max_seconds`` is not run, and is reported as skipped with the prediction. The growth exponent is
 the least-squares slope of ``log(seconds)`` on ``log(size)`` over the measured points of a policy
-and axis.
+and axis (``exponents``); a fixed overhead flattens it at small sizes, so the slope between the two
+largest measured points (``tail_exponents``) is reported too, closer to the growth at scale.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def latency_benchmark(methods: Sequence[str], quick: bool = False, max_seconds: 
     Returns:
         ``{"points": [{method, axis, size, history, pool, seconds, repeats, peak_mib, maxrss_mib,
         peak_rss_mib} or {..., skipped: True, predicted_seconds, cap_seconds}, ...], "exponents": {method: {"history":
-        slope, "pool": slope}}, "machine": ..., ...}``.
+        slope, "pool": slope}}, "tail_exponents": (the same over the two largest points), "machine": ...}``.
     """
     import torch
 
@@ -211,15 +212,17 @@ def latency_benchmark(methods: Sequence[str], quick: bool = False, max_seconds: 
             if on_point:
                 on_point(point)
     exponents: dict[str, dict[str, float | None]] = {}
+    tail: dict[str, dict[str, float | None]] = {}
     for m in methods:
-        exponents[m] = {}
+        exponents[m], tail[m] = {}, {}
         for axis in ("history", "pool"):
             pts = [p for p in points if p["method"] == m and p["axis"] == axis and not p.get("skipped")]
             exponents[m][axis] = growth_exponent([p["size"] for p in pts], [p["seconds"] for p in pts])
+            tail[m][axis] = growth_exponent([p["size"] for p in pts[-2:]], [p["seconds"] for p in pts[-2:]])
     return {"benchmark": "latency", "dim": _DIM, "history_sizes": list(history), "pool_sizes": list(pools),
             "history_axis_pool": HISTORY_AXIS_POOL, "pool_axis_history": POOL_AXIS_HISTORY,
             "cap_seconds": max_seconds, "torch_threads": torch.get_num_threads(), "points": points,
-            "exponents": exponents, "peak_memory": "growth of resident set during the call (VmHWM reset via "
+            "exponents": exponents, "tail_exponents": tail, "peak_memory": "growth of resident set during the call (VmHWM reset via "
             "/proc/self/clear_refs), MiB", "wall_s": round(time.perf_counter() - t0, 1),
             "machine_at_start": machine_before, "machine": machine_info(), "pid": os.getpid()}
 
@@ -232,10 +235,10 @@ def latency_table(report: dict[str, Any]) -> Any:
     t.add_column("method")
     for n in report["history_sizes"]:
         t.add_column(f"hist {n}", justify="right")
-    t.add_column("exp. hist", justify="right")
+    t.add_column("exp. hist (all / last 2)", justify="right")
     for m in report["pool_sizes"]:
         t.add_column(f"pool {m // 1000}k", justify="right")
-    t.add_column("exp. pool", justify="right")
+    t.add_column("exp. pool (all / last 2)", justify="right")
     t.add_column("peak +MiB", justify="right")
 
     def cell(p: dict[str, Any]) -> str:
@@ -249,6 +252,8 @@ def latency_table(report: dict[str, Any]) -> Any:
         hist = [cell(p) for p in pts if p["axis"] == "history"]
         pool = [cell(p) for p in pts if p["axis"] == "pool"]
         peaks = [p["peak_mib"] for p in pts if not p.get("skipped") and p.get("peak_mib") is not None]
-        t.add_row(method, *hist, fmt(exps["history"]), *pool, fmt(exps["pool"]),
+        tails = report.get("tail_exponents", {}).get(method, {})
+        t.add_row(method, *hist, f"{fmt(exps['history'])} / {fmt(tails.get('history'))}", *pool,
+                  f"{fmt(exps['pool'])} / {fmt(tails.get('pool'))}",
                   f"{max(peaks):.0f}" if peaks else "-")
     return t

@@ -138,8 +138,12 @@ def add_commands(bench_app: Any) -> None:
         report = latency_benchmark(names, quick=quick, max_seconds=max_seconds,
                                    on_point=lambda p: console.print(point_line(p), highlight=False))
         console.print(latency_table(report))
+        def fmt(e: Any) -> str:
+            return "-" if e is None else f"{e:.2f}"
+
         for method, exps in report["exponents"].items():
-            parts = [f"{axis} {'-' if e is None else f'{e:.2f}'}" for axis, e in exps.items()]
+            tails = report["tail_exponents"][method]
+            parts = [f"{axis} {fmt(e)} (last two points {fmt(tails[axis])})" for axis, e in exps.items()]
             console.print(f"{method}: growth exponent " + ", ".join(parts), highlight=False)
         m = report["machine"]
         console.print(f"wall {report['wall_s']} s on {m['cpu_count']} CPUs ({m['cpu_model']}), torch threads "

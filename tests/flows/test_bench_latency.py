@@ -34,3 +34,10 @@ def test_latency_report_measures_then_skips_points_over_the_cap() -> None:
     assert {"cpu_count", "load_average", "cpu_model"} <= set(report["machine"])
     assert all("skipped" in point_line(p) for p in skipped) and "s (median of" in point_line(measured[0])
     assert latency_table(report).row_count == 1
+
+
+def test_tail_exponent_is_the_slope_of_the_two_largest_points() -> None:
+    report = latency_benchmark(["random"], quick=True)
+    pts = [p for p in report["points"] if p["axis"] == "pool"]
+    want = growth_exponent([p["size"] for p in pts[-2:]], [p["seconds"] for p in pts[-2:]])
+    assert report["tail_exponents"]["random"]["pool"] == want
