@@ -46,7 +46,7 @@ class UpdateSettings:
 
     min_picks: int = 8
     min_ess_fraction: float = 0.3
-    tolerance: float = 0.01
+    tolerance: float = 0.0
     epochs: int = 10
     lr: float = 1e-4
     clip: float = 0.2
