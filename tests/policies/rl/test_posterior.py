@@ -199,3 +199,18 @@ def test_log_h_is_accurate_and_monotone_across_the_switch_at_minus_four() -> Non
     v = log_h(z)
     assert (v.diff() > 0).all()
     assert (v - _log_h_reference(z)).abs().max() < 1e-3
+
+
+def test_hyper_parameter_choice_does_not_depend_on_the_grid_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    import policies.rl.posterior as post
+
+    gen = torch.Generator().manual_seed(3)
+    X = torch.rand(3, 12, 2, generator=gen, dtype=torch.float64)
+    y = torch.sin(6 * X[..., 0]) + 0.1 * torch.randn(3, 12, generator=gen, dtype=torch.float64)
+    mask = torch.ones(3, 12, dtype=torch.bool)
+    mask[1, 8:] = False
+    dims = torch.full((3,), 2)
+    whole = post._select_hyper(X, y, mask, dims)
+    monkeypatch.setattr(post, "_GRID_CHUNK_ELEMENTS", 1)  # one grid point at a time
+    chunked = post._select_hyper(X, y, mask, dims)
+    assert torch.equal(whole[0], chunked[0]) and torch.equal(whole[1], chunked[1])
