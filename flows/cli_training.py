@@ -19,6 +19,7 @@ from rich.table import Table
 
 import db
 from flows.errors import FlowError
+from flows.policy_source import RL_POLICY, publish_rl_bundle
 from flows.settings import lab_home
 
 __all__ = ["register"]
@@ -68,11 +69,9 @@ def train_command(config: Optional[Path] = typer.Option(None, "--config", help="
         from policies.rl.checkpoint import PolicyBundle
 
         bundle = PolicyBundle.load(result.policy_file)
-        with store.session() as s:
-            db.store_policy_version(s, "rl", bundle.version, bundle.weights, bundle.config, at=WallClock().now(),
-                                    metrics={"held_out_score": result.score, "env_steps": result.env_steps,
-                                             "device_seconds": result.device_seconds, "device": result.device,
-                                             "run_dir": str(where)})
+        publish_rl_bundle(store, bundle, WallClock().now(), metrics={
+            "held_out_score": result.score, "env_steps": result.env_steps, "device_seconds": result.device_seconds,
+            "device": result.device, "run_dir": str(where)})
         console.print(f"published rl version {bundle.version} to {store.masked_url}")
         store.dispose()
 
@@ -118,13 +117,12 @@ def policies_command(url: Optional[str] = typer.Option(None, "--db", help="Datab
 
     try:
         store = db.open_store(url)
+        if publish is not None:
+            bundle = PolicyBundle.load(publish)
+            bundle.net()  # refuse a file whose weights do not load before it can reach a campaign
+            publish_rl_bundle(store, bundle, WallClock().now(), metrics={"published_from": str(publish)})
         with store.session() as s:
-            if publish is not None:
-                bundle = PolicyBundle.load(publish)
-                bundle.net()  # refuse a file whose weights do not load before it can reach a campaign
-                db.store_policy_version(s, "rl", bundle.version, bundle.weights, bundle.config, at=WallClock().now(),
-                                        metrics={"published_from": str(publish)})
-            rows = db.list_policy_versions(s, "rl")
+            rows = db.list_policy_versions(s, RL_POLICY)
     except (db.StoreError, PolicyError) as exc:
         raise _fail(exc) from None
     t = Table(title="RL policy versions")

@@ -16,6 +16,7 @@ Example (a spec)::
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import db
@@ -26,7 +27,7 @@ from policies.errors import PolicyArgumentError
 from policies.protocol import Policy
 from policies.registry import make_policy
 
-__all__ = ["RL_POLICY", "StoredRLPolicy", "build_policy", "load_rl_bundle"]
+__all__ = ["RL_POLICY", "StoredRLPolicy", "build_policy", "load_rl_bundle", "publish_rl_bundle"]
 
 RL_POLICY = "rl"
 
@@ -53,6 +54,15 @@ def load_rl_bundle(store: db.Store, version: str | None = None) -> Any:
     if info.weights is None:
         raise NoTrainedPolicy(f"RL policy version {info.version!r} has no weights in the store")
     return PolicyBundle(info.weights, dict(info.config))
+
+
+def publish_rl_bundle(store: db.Store, bundle: Any, at: datetime, parent: str | None = None,
+                      metrics: dict[str, Any] | None = None) -> str:
+    """Store ``bundle`` (a :class:`~policies.rl.checkpoint.PolicyBundle`) as the newest RL version;
+    campaigns pick it up at their next decision. Returns its sha256 address."""
+    with store.session() as s:
+        return db.store_policy_version(s, RL_POLICY, bundle.version, bundle.weights, bundle.config, at=at,
+                                       parent=parent, metrics=metrics)
 
 
 class StoredRLPolicy:

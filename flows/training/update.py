@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 import db
-from flows.policy_source import RL_POLICY, load_rl_bundle
+from flows.policy_source import RL_POLICY, load_rl_bundle, publish_rl_bundle
 from flows.training.world_tasks import world_tasks
 from lab.clock import Clock, WallClock
 from policies.rl.checkpoint import PolicyBundle
@@ -223,9 +223,7 @@ def run_update(store: db.Store, *, campaign_id: int | None = None, settings: Upd
     report = UpdateReport(True, f"ESS {frac:.0%} >= {settings.min_ess_fraction:.0%} and suite {s_new:.4f} vs "
                           f"{s_run:.4f}", new_version=new.version, ess_running=ess_running, ess_candidate=ess_candidate,
                           suite_running=s_run, suite_candidate=s_new, **base)
-    with store.session() as s:
-        db.store_policy_version(s, RL_POLICY, new.version, new.weights, new.config, at=clock.now(), parent=bundle.version,
-                                metrics=_jsonable(report.to_dict()))
+    publish_rl_bundle(store, new, clock.now(), parent=bundle.version, metrics=_jsonable(report.to_dict()))
     return _finish(store, clock, report)
 
 
