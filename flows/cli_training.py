@@ -39,7 +39,7 @@ def train_command(config: Optional[Path] = typer.Option(None, "--config", help="
                   url: Optional[str] = typer.Option(None, "--db", help="Store to publish the trained version to."),
                   no_publish: bool = typer.Option(False, "--no-publish", help="Do not store the result as a policy version.")
                   ) -> None:
-    """Train the RL policy on simulated campaigns (imitation of qLogNEI, then PPO) and publish it."""
+    """Train the RL policy on simulated campaigns (imitation of each task's best teacher, then PPO) and publish it."""
     from flows.training.config import load_train_config
     from flows.training.train import train
     from lab.clock import WallClock
@@ -114,23 +114,32 @@ def policies_command(url: Optional[str] = typer.Option(None, "--db", help="Datab
     from lab.clock import WallClock
     from policies.errors import PolicyError
     from policies.rl.checkpoint import PolicyBundle
+    from policies.rl.policy import RLPolicy
 
     try:
         store = db.open_store(url)
         if publish is not None:
             bundle = PolicyBundle.load(publish)
-            bundle.net()  # refuse a file whose weights do not load before it can reach a campaign
+            RLPolicy.from_bundle(bundle)  # refuse weights that do not load, or other features, before a campaign sees them
             publish_rl_bundle(store, bundle, WallClock().now(), metrics={"published_from": str(publish)})
         with store.session() as s:
             rows = db.list_policy_versions(s, RL_POLICY)
     except (db.StoreError, PolicyError) as exc:
         raise _fail(exc) from None
-    t = Table(title="RL policy versions")
-    for col in ("version", "parent", "created", "metrics"):
-        t.add_column(col)
+    from policies.rl.shipped import shipped_bundle
+
+    try:
+        shipped = shipped_bundle()
+    except PolicyError as exc:
+        raise _fail(exc) from None
+    t = Table(title="RL policy versions (the last one runs)")
+    for col in ("version", "source", "parent", "created", "metrics"):
+        t.add_column(col, no_wrap=col in ("version", "parent"), overflow="fold")
+    t.add_row(shipped.version, "shipped with the package" + ("" if rows else " (runs: nothing is stored)"), "-", "-",
+              json.dumps({"run": shipped.config.get("run"), "iteration": shipped.config.get("iteration")}))
     for r in rows:
         keep = {k: r.metrics[k] for k in ("held_out_score", "suite_candidate", "ess_candidate", "n_picks") if k in r.metrics}
-        t.add_row(r.version, r.parent_version or "-", r.created_at.strftime("%Y-%m-%d %H:%M"), json.dumps(keep))
+        t.add_row(r.version, "store", r.parent_version or "-", r.created_at.strftime("%Y-%m-%d %H:%M"), json.dumps(keep))
     console.print(t)
 
 

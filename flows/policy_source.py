@@ -1,7 +1,8 @@
 """Where a campaign's policy comes from: the registry, or, for ``rl``, the store's published versions.
 
 ``[policy] name = "rl"`` in a spec runs the newest RL policy version published in the store (by
-``lab train`` or a gated ``lab update``); ``options.version = "<version>"`` pins one;
+``lab train`` or a gated ``lab update``), or, while the store holds none, the policy shipped in
+the package (:mod:`policies.rl.shipped`); ``options.version = "<version>"`` pins one;
 ``options.checkpoint = "<file>"`` uses a policy file instead of the store. The running campaign
 follows new publications: before each decision :class:`StoredRLPolicy` checks the newest version
 and loads it if it changed, so an accepted update takes effect at the next decision, and a
@@ -33,19 +34,24 @@ RL_POLICY = "rl"
 
 
 def load_rl_bundle(store: db.Store, version: str | None = None) -> Any:
-    """The :class:`~policies.rl.checkpoint.PolicyBundle` of ``version`` (default: newest) from the store.
+    """The :class:`~policies.rl.checkpoint.PolicyBundle` of ``version`` (default: newest) from the
+    store; the shipped policy when the store holds none (or ``version`` names the shipped one).
 
     Raises:
-        NoTrainedPolicy: no RL policy is stored, or not that version.
+        NoTrainedPolicy: that version is neither stored nor shipped.
     """
     from policies.rl.checkpoint import PolicyBundle
+    from policies.rl.shipped import shipped_bundle
 
     with store.session() as s:
         if version is None:
             info = db.latest_policy_version(s, RL_POLICY)
             if info is None:
-                raise NoTrainedPolicy("no RL policy version is stored; run `lab train` first (it publishes one)")
+                return shipped_bundle()
         else:
+            shipped = shipped_bundle()
+            if version == shipped.version:
+                return shipped
             try:
                 info = db.get_policy_version(s, RL_POLICY, version)
             except db.PolicyVersionNotFound as exc:
@@ -93,7 +99,7 @@ class StoredRLPolicy:
             with self.store.session() as s:
                 newest = db.latest_policy_version(s, RL_POLICY)
             if newest is None or newest.version == self._policy.version:
-                return
+                return  # nothing published (the shipped policy runs) or no newer version
         self._policy = RLPolicy.from_bundle(load_rl_bundle(self.store, self.pinned), **self.options)
 
     def propose(self, state: CampaignState, n: int) -> list[Proposal]:
@@ -106,7 +112,7 @@ def build_policy(name: str, options: dict[str, Any], store: db.Store) -> Policy:
     """The policy a campaign runs: ``make_policy`` for every name, the store for ``rl`` without a checkpoint.
 
     Raises:
-        NoTrainedPolicy: ``rl`` asked for and the store has no (or not the pinned) version.
+        NoTrainedPolicy: ``rl`` pinned to a version that is neither stored nor shipped.
         policies.errors.PolicyError: unknown name or bad options.
     """
     if name.strip().lower() != RL_POLICY or options.get("checkpoint"):

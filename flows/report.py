@@ -38,6 +38,7 @@ class CampaignSummary:
     in_flight: list[dict[str, Any]] = field(default_factory=list)
     reward_version: str = ""
     problems: list[str] = field(default_factory=list)
+    deciders: list[dict[str, Any]] = field(default_factory=list)
 
 
 def summarise(store: Any, campaign_id: int, now: datetime, reward_version: str | None = None) -> CampaignSummary:
@@ -53,6 +54,7 @@ def summarise(store: Any, campaign_id: int, now: datetime, reward_version: str |
         steps = db.step_history(s, campaign_id)
         rewards = db.rewards_for(s, campaign_id, version)
         events = [e for e in db.list_events(s, campaign_id) if e.level != "info"]
+        decisions = db.list_decisions(s, campaign_id)
         best = _best(s, experiments, rewards)
     start = info.started_at or info.created_at
     # a simulated campaign's clock can run ahead of the caller's ``now``: never end before the ledger does
@@ -67,7 +69,21 @@ def summarise(store: Any, campaign_id: int, now: datetime, reward_version: str |
     in_flight = [_flight(e, steps) for e in experiments if S(e.state) in (S.DISPATCHED, S.RUNNING)]
     return CampaignSummary(campaign_id, info.name, info.status, span_h, {k: v for k, v in counts.items() if v},
                            best, _utilisation(steps, start, end), _latency(latencies), in_flight, version,
-                           [f"{e.at:%Y-%m-%d %H:%M} {e.level}: {e.message}" for e in events[-10:]])
+                           [f"{e.at:%Y-%m-%d %H:%M} {e.level}: {e.message}" for e in events[-10:]], _deciders(decisions))
+
+
+def _deciders(decisions: list[Any]) -> list[dict[str, Any]]:
+    """Which policy and version made the decisions, and how many proposals each handed to a fallback."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in decisions:
+        row = rows.setdefault((d.policy, d.policy_version), {"policy": d.policy, "version": d.policy_version,
+                                                             "decisions": 0, "proposals": 0, "fallbacks": {}})
+        row["decisions"] += 1
+        for detail in d.detail.get("proposal_details", []):
+            row["proposals"] += 1
+            if detail.get("fallback"):
+                row["fallbacks"][detail["fallback"]] = row["fallbacks"].get(detail["fallback"], 0) + 1
+    return list(rows.values())
 
 
 def _flight(e: Any, steps: list[Any]) -> dict[str, Any]:
@@ -159,6 +175,14 @@ def summary_tables(summary: CampaignSummary) -> list[Table]:
         l = summary.latency_h
         lat.add_row(f"{l['n']:.0f}", f"{l['median']:.1f}", f"{l['p90']:.1f}", f"{l['max']:.1f}")
     tables = [head, states, inst, lat]
+    if summary.deciders:
+        who = Table(title="Who proposed the experiments")
+        for col in ("policy", "version", "decisions", "proposals", "handed to a fallback"):
+            who.add_column(col, justify="left" if col in ("policy", "version", "handed to a fallback") else "right")
+        for row in summary.deciders:
+            fallbacks = ", ".join(f"{k} {v}" for k, v in sorted(row["fallbacks"].items())) or "none"
+            who.add_row(row["policy"], row["version"], str(row["decisions"]), str(row["proposals"]), fallbacks)
+        tables.append(who)
     if summary.in_flight:
         flying = Table(title="In flight")
         for col in ("sample", "step", "instrument", "expected end (UTC)"):

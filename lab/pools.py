@@ -93,6 +93,7 @@ class PoolSpec:
             PoolError: naming the entry and every missing or invalid field.
         """
         label = f"{source} entry {entry.get('name', '?')!r}"
+        entry = _normalised_entry(entry)
         problems = [f"missing field {k!r}" for k in ("name", "pool_file", "inputs", "input_ranges", "objective",
                                                        "direction") if k not in entry]
         if problems:
@@ -112,6 +113,20 @@ class PoolSpec:
         return cls(str(entry["name"]), Path(base_dir) / str(entry["pool_file"]), inputs, ranges,
                    str(entry["objective"]), str(entry["direction"]), fraction, count,
                    entry.get("exclude_column"), dict(entry))
+
+
+def _normalised_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Two manifest dialects read as one: ``parameter_spec`` (Olympus: ``[{name, low, high}, ...]``)
+    supplies missing ``input_ranges``, and a one-element ``objective`` list names the objective."""
+    out = dict(entry)
+    spec = out.get("parameter_spec")
+    if "input_ranges" not in out and isinstance(spec, list):
+        ranges = {p.get("name"): [p.get("low"), p.get("high")] for p in spec if isinstance(p, Mapping)}
+        out["input_ranges"] = ranges
+    objective = out.get("objective")
+    if isinstance(objective, list) and len(objective) == 1:
+        out["objective"] = objective[0]
+    return out
 
 
 def _top_cutoff(entry: Mapping[str, Any], label: str) -> tuple[float, int | None]:
@@ -303,16 +318,17 @@ def load_pool(spec: PoolSpec) -> Pool:
 
     Raises:
         PoolError: missing file or column, non-numeric or out-of-range value (naming file, row and
-            column), empty pool, duplicate input rows, or a top count that disagrees with the manifest.
+            column), empty pool, or a top count that disagrees with the manifest (counted after
+            replicate rows are averaged into one).
     """
-    X, y = _read_rows(spec)
-    index: dict[tuple[float, ...], int] = {}
-    for i, row in enumerate(X):
-        key = tuple(round(float(v), _KEY_DECIMALS) + 0.0 for v in row)
-        if key in index:
-            raise PoolError(f"{spec.path}: data rows {index[key] + 1} and {i + 1} have the same inputs; a pool "
-                            "row must be one experiment (average replicates first)")
-        index[key] = i
+    X_raw, y_raw = _read_rows(spec)
+    groups: dict[tuple[float, ...], list[int]] = {}
+    for i, row in enumerate(X_raw):
+        groups.setdefault(tuple(round(float(v), _KEY_DECIMALS) + 0.0 for v in row), []).append(i)
+    # replicate rows (the same inputs measured again) become one row with their mean, as Liang et al. do
+    X = np.asarray([X_raw[rows[0]] for rows in groups.values()], dtype=np.float64)
+    y = np.asarray([float(np.mean(y_raw[rows])) for rows in groups.values()], dtype=np.float64)
+    index = {key: i for i, key in enumerate(groups)}
     n_top = math.ceil(spec.top_fraction * len(y) - 1e-9)
     if spec.top_count is not None and spec.top_count != n_top:
         raise PoolError(f"{spec.name}: the manifest says {spec.top_count} top rows but ceil({spec.top_fraction} x "

@@ -29,9 +29,9 @@ import numpy as np
 from lab.metrics import median_ci
 from lab.state import CampaignState, Objective, Observation, PendingExperiment
 from policies.registry import make_policy
-from policies.rl.tasks import RandomFeatureTasks, TaskBatch
+from policies.rl.tasks import RandomFeatureTasks, TaskBatch, concat
 
-__all__ = ["HELD_OUT_SEED", "SimRun", "experiments_ratio", "held_out_tasks", "run_task", "summarise"]
+__all__ = ["FAMILIES", "HELD_OUT_SEED", "SimRun", "experiments_ratio", "held_out_tasks", "run_task", "summarise"]
 
 #: Task seeds from here on are never used by ``lab train`` (its tasks use ``seed * 1_000_003 + iteration``
 #: with small iterations, and its held-out curve uses ``eval_seed``); see ``flows.training.config``.
@@ -50,9 +50,43 @@ class SimRun:
     fallbacks: int
 
 
-def held_out_tasks(n: int, candidates: int, seed: int = HELD_OUT_SEED, dims: tuple[int, int] = (2, 6)) -> TaskBatch:
-    """``n`` random-feature GP tasks (continuous, mixed and compositional spaces) from held-out seeds."""
-    return RandomFeatureTasks(dims=dims).sample(n, seed, candidates)
+#: Task families ``lab bench rl`` can draw (:mod:`policies.rl.families`; ``pool``: the training pools).
+FAMILIES = ("rff", "ard", "mlp", "grid", "pool")
+
+
+def held_out_tasks(n: int, candidates: int, seed: int = HELD_OUT_SEED, dims: tuple[int, int] = (2, 6),
+                   families: Sequence[str] = ("rff",)) -> TaskBatch:
+    """``n`` tasks of each family from held-out seeds (``rff``: isotropic GP draws over continuous, mixed
+    and compositional spaces; the others as in training, ``pool`` spread over the training pools).
+
+    Raises:
+        ValueError: an unknown family, or ``pool`` without a training-pools manifest.
+    """
+    from flows.training.pool_tasks import pool_families, train_pools_manifest
+    from policies.rl.families import MLPTasks, StructuredGPTasks, TreeGridTasks
+
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"unknown task famil(ies) {unknown}; expected some of {list(FAMILIES)}")
+    parts = []
+    for k, fam in enumerate(families):
+        s = seed + 7919 * k
+        if fam == "rff":
+            parts.append(RandomFeatureTasks(dims=dims).sample(n, s, candidates))
+        elif fam == "ard":
+            parts.append(StructuredGPTasks(dims=dims).sample(n, s, candidates))
+        elif fam == "mlp":
+            parts.append(MLPTasks(dims=dims).sample(n, s, candidates))
+        elif fam == "grid":
+            parts.append(TreeGridTasks(dims=dims).sample(n, s, candidates))
+        else:
+            manifest = train_pools_manifest()
+            if manifest is None:
+                raise ValueError("family 'pool' needs the training pools: set $LAB_TRAIN_POOLS_DIR")
+            pools = pool_families(manifest)
+            counts = [n // len(pools) + (j < n % len(pools)) for j in range(len(pools))]
+            parts += [p.sample(c, s + j, candidates) for j, (p, c) in enumerate(zip(pools, counts)) if c]
+    return concat(parts)
 
 
 def run_task(tasks: TaskBatch, i: int, method: str, horizon: int, max_delay: int = 3,
@@ -109,6 +143,14 @@ def paired_experiments(baseline: np.ndarray, method: np.ndarray) -> tuple[list[i
         nb.append(_reach(b, float(b[-1])) or len(b))
         nm.append(_reach(m, float(b[-1])))
     return nb, nm
+
+
+def summarise_by_family(runs: Sequence[SimRun], n_boot: int = 2000, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """:func:`summarise` over all tasks (``"all"``) and over each family's tasks (label before ``:``)."""
+    out = {"all": summarise(runs, n_boot, seed)}
+    for fam in sorted({r.family.split(":")[0] for r in runs}):
+        out[fam] = summarise([r for r in runs if r.family.split(":")[0] == fam], n_boot, seed)
+    return out
 
 
 def summarise(runs: Sequence[SimRun], n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:

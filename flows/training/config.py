@@ -11,7 +11,13 @@ Example file::
     imitation_iterations = 30  # warm start: imitate the LogEI/qLogNEI pick
     ppo_iterations = 120
     eval_every = 10            # held-out evaluation every 10 iterations
-    world_fraction = 0.25      # share of materials-world tasks (the rest: random-feature GP tasks)
+    # shares of the task families (policies.rl.families; the rest: isotropic random-feature GP tasks)
+    world_fraction = 0.1       # materials world (BaTiO3 spec)
+    ard_fraction = 0.2         # ARD GP draws, irrelevant dimensions, warping, output transforms
+    mlp_fraction = 0.15        # random MLP functions
+    grid_fraction = 0.2        # piecewise-constant functions on ordinal grids
+    pool_fraction = 0.25       # the training pools, measured and through fitted surrogates
+    train_pools = ""           # their manifest (default: $LAB_TRAIN_POOLS_DIR or ../shared/data/train_pools)
 
 Example:
     >>> TrainConfig.from_dict({"envs": 8, "ppo_iterations": 2}).planned_iterations
@@ -47,8 +53,10 @@ class TrainConfig:
     n_init: int = 2
     hidden: int = 64
     layers: int = 2
+    hedge: bool = True
     imitation_iterations: int = 30
     imitation_epochs: int = 8
+    imitation_batch: int = 256
     imitation_lr: float = 1e-3
     ppo_iterations: int = 120
     ppo_lr: float = 3e-4
@@ -65,9 +73,17 @@ class TrainConfig:
     lengthscale_low: float = 0.1
     lengthscale_high: float = 0.4
     noise_high: float = 0.1
-    world_fraction: float = 0.25
+    world_fraction: float = 0.1
     world_variants: int = 8
     world_candidates: int = 1024
+    ard_fraction: float = 0.2
+    mlp_fraction: float = 0.15
+    grid_fraction: float = 0.2
+    pool_fraction: float = 0.25
+    train_pools: str = ""
+    gp_steps: int = 60
+    warm_steps: int = 6
+    trees: int = 32
 
     @property
     def planned_iterations(self) -> int:
@@ -97,9 +113,15 @@ class TrainConfig:
                 raise TrainingConfigError(f"training config: {key} must be a number >= 0, got {value!r}")
             out[key] = float(value) if isinstance(default, float) else value
         cfg = cls(**out)
-        if cfg.dims_low > cfg.dims_high or cfg.lengthscale_low > cfg.lengthscale_high or cfg.world_fraction > 1:
-            raise TrainingConfigError("training config: need dims_low <= dims_high, lengthscale_low <= lengthscale_high "
-                                      "and world_fraction <= 1")
+        if cfg.dims_low > cfg.dims_high or cfg.lengthscale_low > cfg.lengthscale_high:
+            raise TrainingConfigError("training config: need dims_low <= dims_high and lengthscale_low <= lengthscale_high")
+        shares = cfg.world_fraction + cfg.ard_fraction + cfg.mlp_fraction + cfg.grid_fraction + cfg.pool_fraction
+        if shares > 1 + 1e-9:
+            raise TrainingConfigError(f"training config: world, ard, mlp, grid and pool fractions add up to {shares:.3g}; "
+                                      "they must add up to at most 1 (the rest are isotropic GP tasks)")
+        if cfg.candidates < cfg.horizon:
+            raise TrainingConfigError(f"training config: candidates ({cfg.candidates}) must be at least the horizon "
+                                      f"({cfg.horizon}): a campaign cannot run more experiments than it has candidates")
         if cfg.n_init >= cfg.horizon:
             raise TrainingConfigError(f"training config: horizon ({cfg.horizon}) must exceed n_init ({cfg.n_init})")
         return cfg

@@ -80,7 +80,7 @@ class PolicyBundle:
             raise PolicyArgumentError(f"RL policy configuration 'net' must be a table of positive integers "
                                       f"hidden and layers, got {arch!r}")
         cfg = NetConfig.from_dict(arch)
-        net = AcquisitionNet(cfg.hidden, cfg.layers)
+        net = AcquisitionNet(cfg.hidden, cfg.layers, cfg.hedge)
         try:
             state = torch.load(io.BytesIO(self.weights), map_location="cpu", weights_only=True)
             net.load_state_dict(state)

@@ -5,20 +5,23 @@ One decision of ``k`` experiments:
 1. :func:`policies.features.training_data` gives the observed points (targets larger-is-better)
    and the pending ones; candidates are the untried rows of a fixed candidate set, else a Sobol
    pool of ``pool_size`` feasible points.
-2. **Guardrail.** If the campaign looks unlike the training tasks (encoded dimension outside the
-   trained range, or the GP lengthscale or noise picked for it outside the range seen in training),
-   the decision is made by qLogNEI instead and each proposal says so
-   (``detail["fallback"] = "qlognei"`` and the reason). With fewer than 2 usable observations,
-   Sobol points are proposed (``detail["fallback"] = "sobol"``), as training campaigns start from
-   2 random experiments.
-3. Otherwise picks are drawn one at a time from the network's distribution (``mode="sample"``) or
+2. :func:`policies.rl.evidence.featurize` fits the two surrogates (ARD GP, extra-trees) and builds
+   the network's inputs, exactly as in training.
+3. **Guardrail.** If the campaign looks unlike the training tasks (encoded dimension, GP mean
+   lengthscale or noise outside the range seen in training), the decision goes to the baseline
+   whose surrogate fits this campaign better on held-out points (GP leave-one-out against the
+   trees' out-of-bag log density): ``qlognei`` or ``rf-ei``; each proposal says so
+   (``detail["fallback"]`` and ``detail["reason"]``). With fewer than 2 usable observations, Sobol
+   points are proposed (``detail["fallback"] = "sobol"``), as training campaigns start from 2
+   random experiments.
+4. Otherwise picks are drawn one at a time from the network's distribution (``mode="sample"``) or
    taken greedily (``mode="greedy"``); after each pick the features are recomputed with that pick
    pending, so a batch spreads out. Each proposal carries its log-probability given the earlier
    picks; the decision's log-probability is their sum.
 
-Weights come from a policy file written by ``lab train`` (``checkpoint=`` or ``$LAB_RL_POLICY``)
-or, in a campaign run by the engine, from the store (the flows layer loads the version and calls
-:meth:`RLPolicy.from_bundle`).
+Weights come from a policy file (``checkpoint=``, ``$LAB_RL_POLICY``), from the store (the flows
+layer loads the version and calls :meth:`RLPolicy.from_bundle`), or, with neither, from the policy
+shipped in the package (:mod:`policies.rl.shipped`).
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ from policies.errors import PolicyArgumentError
 from policies.features import TrainingData, training_data
 from policies.protocol import batch_size, check_proposals, derive_seed, point_key, require_int
 from policies.rl.checkpoint import PolicyBundle
+from policies.rl.evidence import FEATURE_SET, EvidenceInput, Features, FitSettings, featurize
 from policies.rl.network import log_prob_of, sample_without_replacement
-from policies.rl.posterior import PosteriorInput, featurize
+from policies.rl.shipped import shipped_bundle
 
 __all__ = ["DecisionInputs", "ENV_POLICY_FILE", "MODES", "PickInput", "RLPolicy", "pick_log_probs"]
 
@@ -54,7 +58,7 @@ MIN_OBSERVED = 2
 
 @dataclass(frozen=True)
 class PickInput:
-    """One pick as the network saw it: candidate features ``(K, 8)``, globals ``(8,)``, mask ``(K,)``, index."""
+    """One pick as the network saw it: candidate features ``(K, F)``, globals ``(G,)``, mask ``(K,)``, index."""
 
     cand: Tensor
     glob: Tensor
@@ -73,11 +77,10 @@ def pick_log_probs(net: torch.nn.Module, picks: Sequence[PickInput]) -> Tensor:
 
 @dataclass(frozen=True)
 class DecisionInputs:
-    """What the network saw for one decision: training data, candidate pool, budget and timing."""
+    """What the network saw for one decision: training data, candidate pool and timing."""
 
     data: TrainingData
     pool: CandidatePool
-    budget_used: float
     time_to_next: float
 
 
@@ -105,10 +108,7 @@ class RLPolicy:
     def __init__(self, *, checkpoint: str = "", mode: str = "sample", pool_size: int = DEFAULT_POOL_SIZE,
                  guardrail: bool = True) -> None:
         path = checkpoint or os.environ.get(ENV_POLICY_FILE, "")
-        if not path:
-            raise PolicyArgumentError("policy 'rl' needs trained weights: pass checkpoint=<file from `lab train`> "
-                                      f"or set ${ENV_POLICY_FILE}; in a campaign the engine loads them from the store")
-        self._init(PolicyBundle.load(Path(path)), mode, pool_size, guardrail)
+        self._init(PolicyBundle.load(Path(path)) if path else shipped_bundle(), mode, pool_size, guardrail)
 
     @classmethod
     def from_bundle(cls, bundle: PolicyBundle, *, mode: str = "sample", pool_size: int = DEFAULT_POOL_SIZE,
@@ -121,7 +121,13 @@ class RLPolicy:
     def _init(self, bundle: PolicyBundle, mode: str, pool_size: int, guardrail: bool) -> None:
         if mode not in MODES:
             raise PolicyArgumentError(f"option mode must be one of {MODES}, got {mode!r}")
+        if bundle.config.get("features") != FEATURE_SET:
+            raise PolicyArgumentError(f"RL policy {bundle.version} was trained on features "
+                                      f"{bundle.config.get('features', 'of an older release')!r}, this release computes "
+                                      f"{FEATURE_SET!r}; retrain it with `lab train` or use the shipped policy")
         self.bundle, self.mode, self.guardrail = bundle, mode, bool(guardrail)
+        fit = bundle.config.get("fit", {})
+        self.fit = FitSettings(gp_steps=int(fit.get("gp_steps", 60)), trees=int(fit.get("trees", 32)))
         self.pool_size = require_int("pool_size", pool_size, 1)
         self.net = bundle.net()
         self.version = bundle.version
@@ -142,27 +148,29 @@ class RLPolicy:
         seed = derive_seed(state.seed, state.decision_index, salt="rl-pool")
         pool = (self.candidates.untried(state) if self.candidates is not None
                 else candidate_pool(state, size=self.pool_size, seed=seed))
-        used = data.n + int(data.X_pending.shape[0])
-        total = used + state.budget_remaining if state.budget_remaining is not None else max(self.horizon, used)
-        return DecisionInputs(data, pool, min(1.0, used / max(total, 1)), _time_to_next(state))
+        return DecisionInputs(data, pool, _time_to_next(state))
 
-    def logits(self, inp: DecisionInputs, extra_pending: Sequence[int] = ()) -> tuple[Tensor, Tensor, Any]:
+    def logits(self, inp: DecisionInputs, extra_pending: Sequence[int] = (), seed: int = 0
+               ) -> tuple[Tensor, Tensor, Features]:
         """Logits ``(K,)``, allowed mask ``(K,)`` and features with pool rows ``extra_pending`` pending too."""
         X, C = inp.data.X, inp.pool.X
         pend = torch.cat([inp.data.X_pending.reshape(-1, X.shape[1]), C[list(extra_pending)]], 0)
         mask = torch.ones(C.shape[0], dtype=torch.bool)
         mask[list(extra_pending)] = False
-        batch = PosteriorInput(X[None], inp.data.Y[:, 0][None], torch.ones(1, X.shape[0], dtype=torch.bool), pend[None],
-                               torch.ones(1, pend.shape[0], dtype=torch.bool), C[None], mask[None])
-        feats = featurize(batch, torch.tensor([inp.budget_used]), torch.tensor([inp.time_to_next]))
+        batch = EvidenceInput(X[None], inp.data.Y[:, 0][None], torch.ones(1, X.shape[0], dtype=torch.bool), pend[None],
+                              torch.ones(1, pend.shape[0], dtype=torch.bool), C[None], mask[None],
+                              time_to_next=torch.tensor([inp.time_to_next], dtype=X.dtype))
+        feats = featurize(batch, settings=self.fit, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
             logits, _ = self.net(feats.candidates.float(), feats.globals.float(), mask[None])
         return logits[0], mask, feats
 
-    def out_of_range(self, dim: int, lengthscale: float, noise: float) -> str | None:
+    def out_of_range(self, dim: int, feats: Features) -> str | None:
         """Why a campaign is unlike the training tasks, or ``None``."""
         rng = self.bundle.config.get("trained_range", {})
-        checks = (("encoded dimension", dim, rng.get("dims")), ("GP lengthscale (x sqrt(dim))", lengthscale,
+        lengthscale = float(feats.gp_lengthscale[0, :dim].log().mean().exp()) / dim ** 0.5
+        noise = float(feats.gp_noise[0])
+        checks = (("encoded dimension", dim, rng.get("dims")), ("GP mean lengthscale (x sqrt(dim))", lengthscale,
                   rng.get("lengthscale")), ("GP noise variance", noise, rng.get("noise")))
         for what, value, bounds in checks:
             if bounds and not (bounds[0] - 1e-9 <= value <= bounds[1] + 1e-9):
@@ -183,15 +191,19 @@ class RLPolicy:
         if len(inp.pool) == 0:
             return []
         k = min(k, len(inp.pool))
-        gen = torch.Generator().manual_seed(derive_seed(state.seed, state.decision_index, salt="rl") % 2**63)
+        seed = derive_seed(state.seed, state.decision_index, salt="rl") % 2**63
+        gen = torch.Generator().manual_seed(seed)
         picks: list[int] = []
         logps: list[float] = []
         for j in range(k):
-            logits, mask, feats = self.logits(inp, picks)
+            logits, mask, feats = self.logits(inp, picks, seed)
             if j == 0 and self.guardrail:
-                reason = self.out_of_range(state.space.dim, float(feats.lengthscale[0]), float(feats.noise[0]))
+                reason = self.out_of_range(state.space.dim, feats)
                 if reason is not None:
-                    return self._qlognei(state, n, reason, common)
+                    gp_better = float(feats.gp_loo[0]) >= float(feats.tr_oob[0])
+                    return self._baseline(state, n, "qlognei" if gp_better else "rf-ei",
+                                          f"{reason}; GP held-out log density {float(feats.gp_loo[0]):.2f} vs trees "
+                                          f"{float(feats.tr_oob[0]):.2f}", common)
             idx, logp = sample_without_replacement(logits[None], mask[None], 1, gen, greedy=self.mode == "greedy")
             picks.append(int(idx[0, 0]))
             logps.append(float(logp[0]))
@@ -211,18 +223,18 @@ class RLPolicy:
         except (KeyError, SearchSpaceError):
             return None
         out = []
+        seed = derive_seed(state.seed, state.decision_index, salt="rl") % 2**63
         for j, i in enumerate(picks):
-            _, mask, feats = self.logits(inp, picks[:j])
+            _, mask, feats = self.logits(inp, picks[:j], seed)
             out.append(PickInput(feats.candidates[0].float(), feats.globals[0].float(), mask, i))
         return out
 
-    def _qlognei(self, state: CampaignState, n: int, reason: str, common: dict[str, Any]) -> list[Proposal]:
-        from policies.gp import QLogNEIPolicy
+    def _baseline(self, state: CampaignState, n: int, name: str, reason: str, common: dict[str, Any]) -> list[Proposal]:
+        from policies.registry import make_policy
 
-        base = QLogNEIPolicy()
-        inner = base.with_candidates(self.candidates) if self.candidates is not None else base
+        inner = make_policy(name) if self.candidates is None else make_policy(name, candidates=self.candidates)
         return [Proposal(p.params, self.name, self.version, 0.0,
-                         {**common, **p.detail, "fallback": "qlognei", "reason": f"guardrail: {reason}"})
+                         {**common, **p.detail, "fallback": name, "reason": f"guardrail: {reason}"})
                 for p in inner.propose(state, n)]
 
     def __repr__(self) -> str:

@@ -35,7 +35,8 @@ from torch import Tensor
 from lab.search_space import (CategoricalParameter, CompositionParameter, ContinuousParameter, IntegerParameter,
                               SearchSpace)
 
-__all__ = ["KINDS", "RandomFeatureTasks", "TabulatedTasks", "TaskBatch", "TaskFamily", "concat"]
+__all__ = ["KINDS", "RandomFeatureTasks", "TabulatedTasks", "TaskBatch", "TaskFamily", "build_batch", "concat",
+           "random_candidates", "random_space"]
 
 KINDS = ("continuous", "mixed", "composition")
 
@@ -73,7 +74,7 @@ class TaskFamily(Protocol):
     def sample(self, n: int, seed: int, n_candidates: int) -> TaskBatch: ...
 
 
-def _random_space(kind: str, d: int, rng: np.random.Generator) -> SearchSpace:
+def random_space(kind: str, d: int, rng: np.random.Generator) -> SearchSpace:
     """A space of ``kind`` whose encoding has exactly ``d`` features.
 
     Mixed spaces need ``d >= 4`` (a continuous, an integer and a 2-way categorical parameter) and
@@ -97,7 +98,7 @@ def _random_space(kind: str, d: int, rng: np.random.Generator) -> SearchSpace:
     return SearchSpace(tuple(ContinuousParameter(f"x{i}", 0.0, 1.0) for i in range(d)))
 
 
-def _candidates(space: SearchSpace, k: int, rng: np.random.Generator) -> tuple[list[dict[str, Any]], np.ndarray]:
+def random_candidates(space: SearchSpace, k: int, rng: np.random.Generator) -> tuple[list[dict[str, Any]], np.ndarray]:
     """Up to ``k`` distinct feasible candidates (decoded uniform points) and their encodings ``(k, dim)``."""
     params: list[dict[str, Any]] = []
     rows: list[list[float]] = []
@@ -121,6 +122,22 @@ def _pad(rows: Sequence[np.ndarray], k: int, d: int) -> Tensor:
     for i, r in enumerate(rows):
         out[i, : r.shape[0], : r.shape[1]] = torch.from_numpy(r)
     return out
+
+
+def build_batch(spaces: Sequence[SearchSpace], params: Sequence[Sequence[dict[str, Any]]], rows: Sequence[np.ndarray],
+                values: Sequence[np.ndarray], noise: Sequence[float], family: Sequence[str],
+                lengthscale: Sequence[float] | None = None) -> TaskBatch:
+    """A :class:`TaskBatch` from per-task lists: encodings ``(K_i, d_i)`` and true values ``(K_i,)``,
+    padded to the largest ``K`` and ``d`` (values NaN, encodings zero)."""
+    n = len(values)
+    k, d = max(len(v) for v in values), max(r.shape[1] for r in rows)
+    vals = torch.full((n, k), float("nan"), dtype=torch.float64)
+    for i, v in enumerate(values):
+        vals[i, : len(v)] = torch.as_tensor(np.asarray(v, dtype=np.float64))
+    ls = [float("nan")] * n if lengthscale is None else list(lengthscale)
+    return TaskBatch(_pad(rows, k, d), vals, torch.tensor(list(noise), dtype=torch.float64),
+                     torch.tensor([int(r.shape[1]) if s is None else s.dim for r, s in zip(rows, spaces)]),
+                     tuple(spaces), tuple(tuple(p) for p in params), tuple(family), torch.tensor(ls, dtype=torch.float64))
 
 
 @dataclass(frozen=True)
@@ -147,8 +164,8 @@ class RandomFeatureTasks:
         spaces, params, rows, values, noise, dims, ls_all, fam = [], [], [], [], [], [], [], []
         for _ in range(n):
             kind = self.kinds[int(rng.integers(len(self.kinds)))]
-            space = _random_space(kind, int(rng.integers(self.dims[0], self.dims[1] + 1)), rng)
-            p, x = _candidates(space, n_candidates, rng)
+            space = random_space(kind, int(rng.integers(self.dims[0], self.dims[1] + 1)), rng)
+            p, x = random_candidates(space, n_candidates, rng)
             ls = math.exp(rng.uniform(math.log(self.lengthscale[0]), math.log(self.lengthscale[1])))
             dof = 5.0  # Matern-nu spectral density is a Student-t with 2 nu degrees of freedom
             omega = rng.standard_normal((self.n_features, space.dim)) / np.sqrt(rng.chisquare(dof, (self.n_features, 1)) / dof)
@@ -158,12 +175,7 @@ class RandomFeatureTasks:
             spaces.append(space); params.append(tuple(p)); rows.append(x); values.append(f)
             noise.append(rng.uniform(*self.noise) * float(np.std(f) + 1e-12)); dims.append(space.dim)
             ls_all.append(ls); fam.append(f"rff:{kind}")
-        k, d = max(len(v) for v in values), max(dims)
-        vals = torch.full((n, k), float("nan"), dtype=torch.float64)
-        for i, v in enumerate(values):
-            vals[i, : len(v)] = torch.from_numpy(v)
-        return TaskBatch(_pad(rows, k, d), vals, torch.tensor(noise, dtype=torch.float64), torch.tensor(dims),
-                         tuple(spaces), tuple(params), tuple(fam), torch.tensor(ls_all, dtype=torch.float64))
+        return build_batch(spaces, params, rows, values, noise, fam, ls_all)
 
 
 @dataclass(frozen=True)

@@ -40,4 +40,29 @@ def test_cli_runs_a_small_comparison_and_writes_json(tmp_path) -> None:  # noqa:
 
     data = json.loads(out.read_text())
     assert {r["method"] for r in data["runs"]} == {"random", "sobol"} and len(data["runs"]) == 4
-    assert "machine" in data and data["summary"]["sobol"]["tasks"] == 2
+    assert "machine" in data and data["summary"]["all"]["sobol"]["tasks"] == 2
+
+
+def test_families_are_labelled_and_summarised_apart(tmp_path) -> None:  # noqa: ANN001
+    tasks = held_out_tasks(2, 40, families=("ard", "grid"))
+    assert [f for f in tasks.family] == ["ard", "ard", "grid", "grid"]
+    out = tmp_path / "rl.json"
+    result = CliRunner().invoke(app, ["bench", "rl", "--tasks", "1", "--candidates", "30", "--horizon", "5",
+                                      "--methods", "random", "--families", "mlp,grid", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    import json
+
+    assert set(json.loads(out.read_text())["summary"]) == {"all", "mlp", "grid"}
+    bad = CliRunner().invoke(app, ["bench", "rl", "--families", "nope"])
+    assert bad.exit_code == 2 and "unknown task famil" in bad.output
+
+
+def test_env_benchmark_counts_the_steps_of_a_rollout(tmp_path) -> None:  # noqa: ANN001
+    out = tmp_path / "env.json"
+    result = CliRunner().invoke(app, ["bench", "env", "--threads", "1", "--envs", "3", "--candidates", "20",
+                                      "--horizon", "5", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    import json
+
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["steps"] == 3 * (5 - 2) and row["steps_per_s"] > 0 and row["device"] == "cpu"

@@ -23,7 +23,7 @@ S = ExperimentState
 
 def spec_text(experiments: int, approval: bool = False) -> str:
     text = example_path("batio3").read_text(encoding="utf-8")
-    text = text.replace("experiments = 24", f"experiments = {experiments}").replace('name = "qlognei"', 'name = "sobol"')
+    text = text.replace("experiments = 24", f"experiments = {experiments}").replace('name = "rl"', 'name = "sobol"')
     return text.replace("batch_size = 4", "batch_size = 4\napproval_required = true") if approval else text
 
 

@@ -25,7 +25,7 @@ ORDER = ["proposed", "dispatched", "running", "measured", "rewarded"]
 
 def small_spec(experiments: int = 8, policy: str = "qlognei") -> tuple[str, CampaignSpec]:
     text = example_path("batio3").read_text(encoding="utf-8")
-    text = text.replace("experiments = 24", f"experiments = {experiments}").replace('name = "qlognei"', f'name = "{policy}"')
+    text = text.replace("experiments = 24", f"experiments = {experiments}").replace('name = "rl"', f'name = "{policy}"')
     return text, parse_spec(text)
 
 

@@ -34,7 +34,7 @@ def store(tmp_path: Path) -> Iterator[db.Store]:
 
 def new_engine(store: db.Store, rig: Rig, experiments: int = 2) -> CampaignEngine:
     text = example_path("batio3").read_text(encoding="utf-8").replace("experiments = 24", f"experiments = {experiments}")
-    spec = parse_spec(text.replace('name = "qlognei"', 'name = "sobol"'))
+    spec = parse_spec(text.replace('name = "rl"', 'name = "sobol"'))
     with store.session() as s:
         cid = db.create_campaign(s, name=spec.name, spec_toml=text, spec=spec.to_store_dict(), seed=1,
                                  reward=spec.reward_definition(), at=DEFAULT_SIM_START)

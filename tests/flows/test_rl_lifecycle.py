@@ -27,7 +27,9 @@ from lab.clock import DEFAULT_SIM_START
 from lab.spec import CampaignSpec, example_path, parse_spec
 from policies.rl.checkpoint import PolicyBundle
 from policies.rl.network import AcquisitionNet
+from policies.rl.evidence import FEATURE_SET
 from policies.rl.policy import RLPolicy, pick_log_probs
+from policies.rl.shipped import shipped_bundle
 
 TINY = """
 name = "tiny"
@@ -44,6 +46,9 @@ hidden = 16
 layers = 1
 world_variants = 2
 world_candidates = 96
+pool_fraction = 0.0
+gp_steps = 10
+trees = 8
 """
 FAST_GATE = dict(min_picks=2, suite_tasks=8, suite_horizon=8)
 
@@ -51,7 +56,7 @@ FAST_GATE = dict(min_picks=2, suite_tasks=8, suite_horizon=8)
 def rl_spec(experiments: int, options: str = "") -> tuple[str, CampaignSpec]:
     text = example_path("batio3").read_text(encoding="utf-8")
     text = text.replace("experiments = 24", f"experiments = {experiments}")
-    text = text.replace('name = "qlognei"', f'name = "rl"\noptions = {{ {options} }}')
+    text = text.replace('name = "rl"', f'name = "rl"\noptions = {{ {options} }}')
     return text, parse_spec(text)
 
 
@@ -220,13 +225,18 @@ def test_bad_training_config_is_named(tmp_path: Path) -> None:
 
 def test_policies_publishes_a_policy_file_and_refuses_a_bad_one(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'lab.db'}"
-    bundle = PolicyBundle.from_net(AcquisitionNet(8, 1), {"trained_range": {"dims": [2, 7]}})
+    bundle = PolicyBundle.from_net(AcquisitionNet(8, 1), {"trained_range": {"dims": [2, 7]}, "features": FEATURE_SET})
     bundle.save(tmp_path / "good.lab")
     (tmp_path / "bad.lab").write_bytes(b"LABRL1\n" + b"\x00" * 3)
     bad = CliRunner().invoke(app, ["policies", "--db", url, "--publish", str(tmp_path / "bad.lab")])
     assert bad.exit_code == 2 and "not an RL policy file" in bad.output
+    PolicyBundle.from_net(AcquisitionNet(8, 1), {"features": "gp-iso-1"}).save(tmp_path / "old.lab")
+    old = CliRunner().invoke(app, ["policies", "--db", url, "--publish", str(tmp_path / "old.lab")])
+    assert old.exit_code == 2 and "retrain" in old.output
+    fresh = CliRunner().invoke(app, ["policies", "--db", url])
+    assert fresh.exit_code == 0 and shipped_bundle().version in fresh.output and "nothing is" in fresh.output
     good = CliRunner().invoke(app, ["policies", "--db", url, "--publish", str(tmp_path / "good.lab")])
-    assert good.exit_code == 0 and bundle.version in good.output
+    assert good.exit_code == 0 and bundle.version in good.output and shipped_bundle().version in good.output
     store = db.open_store(url)
     try:
         assert load_rl_bundle(store).version == bundle.version  # campaigns now run it

@@ -12,6 +12,7 @@ import torch
 
 from policies.errors import PolicyArgumentError
 from policies.rl.checkpoint import PolicyBundle, bundle_version
+from policies.rl.evidence import CAND_FEATURES, GLOBAL_FEATURES
 from policies.rl.network import AcquisitionNet
 
 CONFIG = {"trained_range": {"dims": [1, 6], "lengthscale": [0.01, 10], "noise": [0, 1]}, "horizon": 20}
@@ -33,7 +34,7 @@ def _file(config: dict, weights: bytes) -> bytes:
 def test_bytes_and_file_round_trip_keep_version_and_outputs(tmp_path) -> None:
     net = _net()
     bundle = PolicyBundle.from_net(net, CONFIG)
-    assert bundle.config["net"] == {"hidden": 8, "layers": 1} and bundle.config["horizon"] == 20
+    assert bundle.config["net"] == {"hidden": 8, "layers": 1, "hedge": True} and bundle.config["horizon"] == 20
     again = PolicyBundle.from_bytes(bundle.to_bytes())
     assert again.version == bundle.version and len(bundle.version) == 16
     assert again.config == bundle.config and again.weights == bundle.weights
@@ -42,7 +43,7 @@ def test_bytes_and_file_round_trip_keep_version_and_outputs(tmp_path) -> None:
     loaded = PolicyBundle.load(path)
     assert loaded.version == bundle.version and not (tmp_path / "policy.labrl.tmp").exists()
     gen = torch.Generator().manual_seed(0)
-    cand, glob = torch.randn(2, 12, 8, generator=gen), torch.randn(2, 8, generator=gen)
+    cand, glob = torch.randn(2, 12, len(CAND_FEATURES), generator=gen), torch.randn(2, len(GLOBAL_FEATURES), generator=gen)
     mask = torch.ones(2, 12, dtype=torch.bool)
     ref_logits, ref_value = net(cand, glob, mask)
     out_logits, out_value = loaded.net()(cand, glob, mask)

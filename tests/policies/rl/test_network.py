@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from policies.rl.evidence import CAND_FEATURES, GLOBAL_FEATURES
 from policies.rl.network import AcquisitionNet, NetConfig, log_prob_of, sample_without_replacement
 
 
@@ -15,6 +16,8 @@ def _random_mask(B: int, K: int, q: int, gen: torch.Generator) -> torch.Tensor:
     mask[:, :q] = True  # at least q allowed per row, then shuffled
     perm = torch.argsort(torch.rand(B, K, generator=gen), -1)
     return mask.gather(1, perm)
+
+NF, NG = len(CAND_FEATURES), len(GLOBAL_FEATURES)
 
 
 def test_picks_are_distinct_and_allowed_and_their_log_prob_matches_log_prob_of() -> None:
@@ -87,7 +90,7 @@ def test_network_scores_each_candidate_on_its_own_and_ignores_padding() -> None:
         torch.manual_seed(0)
         net = AcquisitionNet(hidden=16, layers=1)
     gen = torch.Generator().manual_seed(4)
-    cand, glob = torch.randn(2, 10, 8, generator=gen), torch.randn(2, 8, generator=gen)
+    cand, glob = torch.randn(2, 10, NF, generator=gen), torch.randn(2, NG, generator=gen)
     mask = torch.ones(2, 10, dtype=torch.bool)
     mask[1, 7:] = False
     logits, value = net(cand, glob, mask)
@@ -99,7 +102,7 @@ def test_network_scores_each_candidate_on_its_own_and_ignores_padding() -> None:
     assert float((lp - logits[:, perm]).abs().max()) < 1e-5 and float((vp - value).abs().max()) < 1e-5
     # padding candidates (masked, arbitrary features) change neither the real logits nor the value
     junk = cand.clone()
-    junk[1, 7:] = 100 * torch.randn(3, 8, generator=gen)
+    junk[1, 7:] = 100 * torch.randn(3, NF, generator=gen)
     lj, vj = net(junk, glob, mask)
     assert float((lj[1, :7] - logits[1, :7]).abs().max()) < 1e-5 and abs(float(vj[1] - value[1])) < 1e-5
     short, vs = net(cand[1:, :7], glob[1:], mask[1:, :7])
@@ -123,6 +126,26 @@ def test_log_prob_of_is_differentiable() -> None:
 def test_net_config_round_trips() -> None:
     net = AcquisitionNet(hidden=12, layers=3)
     assert NetConfig.from_dict(net.config.to_dict()) == NetConfig(12, 3)
-    assert NetConfig.from_dict({}) == NetConfig()
+    assert NetConfig.from_dict({}) == NetConfig(hedge=False)  # written before the hedge head existed
+    assert NetConfig.from_dict(AcquisitionNet(8, 1, hedge=False).config.to_dict()) == NetConfig(8, 1, False)
     hidden_linears = [m for m in net.embed if isinstance(m, torch.nn.Linear)]
     assert len(hidden_linears) == 4 and all(m.out_features == 12 for m in hidden_linears)
+
+
+def test_the_hedge_head_follows_one_acquisition_when_its_weight_dominates() -> None:
+    from policies.rl.evidence import HEDGE_FEATURES
+
+    net = AcquisitionNet(hidden=8, layers=1)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        net.gate[-1].bias[:] = torch.tensor([-30.0, -30.0, 30.0, -30.0])  # trust only the third gap (GP UCB)
+    gen = torch.Generator().manual_seed(0)
+    cand = torch.randn(1, 12, NF, generator=gen)
+    j = CAND_FEATURES.index(HEDGE_FEATURES[2])
+    cand[0, :, j] = -torch.rand(12, generator=gen)
+    cand[0, 5, j] = 0.0  # that acquisition's pick
+    logits, _ = net(cand, torch.randn(1, NG, generator=gen), torch.ones(1, 12, dtype=torch.bool))
+    assert int(logits.argmax()) == 5
+    plain = AcquisitionNet(hidden=8, layers=1, hedge=False)
+    assert plain.gate is None and sum(p.numel() for p in plain.parameters()) < sum(p.numel() for p in net.parameters())

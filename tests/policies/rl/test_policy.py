@@ -17,9 +17,10 @@ from policies.protocol import Policy, check_proposals, point_key
 from policies.rl.checkpoint import PolicyBundle
 from policies.rl.network import AcquisitionNet
 from policies.rl.policy import ENV_POLICY_FILE, RLPolicy, pick_log_probs
-from policies.rl.posterior import GLOBAL_FEATURES
+from policies.rl.evidence import FEATURE_SET, GLOBAL_FEATURES
 
-CONFIG = {"trained_range": {"dims": [1, 6], "lengthscale": [0.01, 10], "noise": [0, 1]}, "horizon": 20}
+CONFIG = {"trained_range": {"dims": [1, 6], "lengthscale": [0.01, 1e4], "noise": [0, 1]}, "horizon": 20,
+          "features": FEATURE_SET, "fit": {"gp_steps": 20, "trees": 8}}
 POOL = 64
 G = {name: i for i, name in enumerate(GLOBAL_FEATURES)}
 
@@ -98,7 +99,7 @@ def test_each_log_prob_is_the_networks_probability_given_the_earlier_picks(make_
     # after each pick the features are recomputed with the earlier picks pending and masked out
     for j, inp in enumerate(inputs):
         assert int((~inp.mask).sum()) == j and bool(inp.mask[inp.index])
-        assert float(inp.glob[G["pending"]]) * 8 == pytest.approx(1 + j)
+        assert float(inp.glob[G["pending"]]) == pytest.approx(math.log1p(1 + j) / 2)
         assert all(not bool(inp.mask[earlier.index]) for earlier in inputs[:j])
     assert policy.pick_inputs(state, [{"x": 0.123456, "y": 0.0, "n": 2}]) is None  # not in the pool
 
@@ -147,7 +148,7 @@ def test_too_few_observations_fall_back_to_sobol(make_state) -> None:
         assert all(p.policy == "rl" and p.policy_version == policy.version for p in proposals)
 
 
-def test_guardrail_falls_back_to_qlognei_outside_the_trained_dimensions(make_state, monkeypatch) -> None:
+def test_guardrail_falls_back_to_the_better_fitting_baseline_outside_the_trained_dimensions(make_state, monkeypatch) -> None:
     import policies.gp as gp
 
     monkeypatch.setattr(gp, "QLogNEIPolicy", functools.partial(gp.QLogNEIPolicy, pool_size=64, mc_samples=32))  # light
@@ -158,27 +159,36 @@ def test_guardrail_falls_back_to_qlognei_outside_the_trained_dimensions(make_sta
     assert len(proposals) == 2
     check_proposals(state, 2, proposals)
     for p in proposals:
-        assert p.detail["fallback"] == "qlognei" and "dimension" in p.detail["reason"]
+        assert p.detail["fallback"] in ("qlognei", "rf-ei") and "dimension" in p.detail["reason"]
+        assert "held-out log density" in p.detail["reason"]
         assert p.detail["reason"].startswith("guardrail: ") and p.log_prob == 0.0 and p.policy == "rl"
     cands = [{f"x{i}": ((j * (i + 3)) % 11) / 10 for i in range(4)} for j in range(20)]
     on_set = _policy(narrow).with_candidates(cands).propose(state, 2)
-    assert all(p.detail["fallback"] == "qlognei" for p in on_set)
+    assert all(p.detail["fallback"] in ("qlognei", "rf-ei") for p in on_set)
     assert set(_keys(space, on_set)) <= {point_key(space.encode(c)) for c in cands}
     unguarded = _policy(narrow, guardrail=False).propose(state, 2)
     assert all("fallback" not in p.detail and p.log_prob < 0 for p in unguarded)
     assert all("fallback" not in p.detail for p in _policy().propose(state, 2))  # dims [1, 6] cover 4
 
 
+def _feats(ls: list[float], noise: float):
+    from policies.rl.evidence import Features
+
+    z = torch.zeros(1)
+    return Features(z, z, z, torch.tensor([ls], dtype=torch.float64), torch.tensor([noise], dtype=torch.float64), z, z)
+
+
 def test_out_of_range_names_the_first_quantity_outside_training() -> None:
-    policy = _policy({"trained_range": {"dims": [2, 6], "lengthscale": [0.1, 0.5], "noise": [0.0, 0.01]}})
-    assert policy.out_of_range(4, 0.25, 0.01) is None
-    assert "dimension" in policy.out_of_range(7, 0.25, 0.0)
-    assert "lengthscale" in policy.out_of_range(3, 1.0, 0.0)
-    assert "noise" in policy.out_of_range(3, 0.25, 0.4)
-    assert _policy({}).out_of_range(100, 100.0, 100.0) is None  # no trained range recorded: no guardrail
+    policy = _policy({**CONFIG, "trained_range": {"dims": [2, 6], "lengthscale": [0.1, 0.5], "noise": [0.0, 0.01]}})
+    assert policy.out_of_range(4, _feats([0.5] * 4, 0.01)) is None  # mean lengthscale 0.5 / sqrt(4) = 0.25
+    assert "dimension" in policy.out_of_range(7, _feats([0.5] * 7, 0.0))
+    assert "lengthscale" in policy.out_of_range(4, _feats([4.0] * 4, 0.0))
+    assert "noise" in policy.out_of_range(4, _feats([0.5] * 4, 0.4))
+    no_range = _policy({k: v for k, v in CONFIG.items() if k != "trained_range"})
+    assert no_range.out_of_range(100, _feats([100.0] * 100, 100.0)) is None  # no trained range: no guardrail
 
 
-def test_decision_inputs_budget_and_time_to_next_result() -> None:
+def test_decision_inputs_time_to_next_result() -> None:
     space = _space()
     now = datetime(2024, 1, 1, 12)
     obs = tuple(Observation(p, {"y": _score(p)}, _score(p)) for p in (
@@ -187,10 +197,15 @@ def test_decision_inputs_budget_and_time_to_next_result() -> None:
             PendingExperiment({"x": 0.7, "y": 0.1, "n": 5}, now + timedelta(hours=4)))
     policy = _policy()
     inp = policy.inputs(CampaignState(space, (Objective("y"),), obs, pend, budget_remaining=5, now=now))
-    assert inp.budget_used == pytest.approx(5 / 10) and inp.time_to_next == pytest.approx(0.25)
-    assert len(inp.pool) == POOL
-    unlimited = policy.inputs(CampaignState(space, (Objective("y"),), obs, pend))
-    assert unlimited.budget_used == pytest.approx(5 / 20) and unlimited.time_to_next == 0.0  # horizon 20, no clock
+    assert inp.time_to_next == pytest.approx(0.25) and len(inp.pool) == POOL
+    assert policy.inputs(CampaignState(space, (Objective("y"),), obs, pend)).time_to_next == 0.0  # no clock
+
+
+def test_a_policy_trained_on_other_features_is_refused_with_a_clear_message() -> None:
+    with pytest.raises(PolicyArgumentError, match="retrain"):
+        RLPolicy.from_bundle(_bundle({**CONFIG, "features": "gp-iso-1"}))
+    with pytest.raises(PolicyArgumentError, match="older release"):
+        RLPolicy.from_bundle(_bundle({k: v for k, v in CONFIG.items() if k != "features"}))
 
 
 def test_bad_options_are_refused() -> None:
@@ -200,10 +215,11 @@ def test_bad_options_are_refused() -> None:
         RLPolicy.from_bundle(_bundle(), pool_size=0)
 
 
-def test_registry_needs_a_policy_file(tmp_path, monkeypatch, make_state) -> None:
+def test_registry_uses_the_shipped_policy_unless_given_a_policy_file(tmp_path, monkeypatch, make_state) -> None:
+    from policies.rl.shipped import shipped_bundle
+
     monkeypatch.delenv(ENV_POLICY_FILE, raising=False)
-    with pytest.raises(PolicyArgumentError, match="trained weights"):
-        make_policy("rl")
+    assert make_policy("rl").version == shipped_bundle().version
     with pytest.raises(PolicyArgumentError):
         make_policy("rl", checkpoint=str(tmp_path / "missing.labrl"))
     bundle = _bundle()
