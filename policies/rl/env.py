@@ -23,7 +23,7 @@ Example:
     >>> env = BatchedCampaigns(tasks, horizon=6, max_delay=2, seed=0)
     >>> obs = env.observe()
     >>> tuple(obs.features.teachers.shape)
-    (3, 3)
+    (3, 4)
     >>> reward = env.step(obs.features.teachers[:, 0])
     >>> tuple(reward.shape), env.n_done
     ((3,), 3)
@@ -103,7 +103,7 @@ class BatchedCampaigns:
         self.rows = torch.arange(B, device=self.device)
         self.seed = int(seed)
         # the GP fit of step t starts from step t-1's; observing twice at one step gives the same features
-        self._fits: dict[int, tuple[Tensor, Tensor]] = {}
+        self._fits: dict[int, Features] = {}
         for _ in range(self.n_init):
             weights = (self.valid & ~self._taken()).to(torch.float64).cpu()
             self._record(torch.multinomial(weights, 1, generator=self.gen).squeeze(-1).to(self.device), immediate=True)
@@ -156,12 +156,13 @@ class BatchedCampaigns:
         order = torch.where(arrived, self.arrive[:, :t], order)  # observed in order of arrival
         batch = EvidenceInput(X, y, arrived, X, ~arrived, cand, allowed, self.tasks.dims.to(self.device),
                               next_in.to(torch.float64) / (self.max_delay + 1), order)
-        init = self._fits.get(t - 1)
-        settings = self.fit if init is None else replace(self.fit, gp_steps=self.warm_steps)
+        prev = self._fits.get(t - 1)
+        settings = self.fit if prev is None else replace(self.fit, gp_steps=self.warm_steps)
         trees = torch.Generator().manual_seed(self.seed * 1_000_003 + t)
-        feats = featurize(batch, settings=settings, gp_init=init, generator=trees)
+        feats = featurize(batch, settings=settings, gp_init=None if prev is None else (prev.gp_lengthscale, prev.gp_noise),
+                          iso_init=None if prev is None else prev.iso_fit, generator=trees)
         self._fits = {k: v for k, v in self._fits.items() if k >= t - 1}
-        self._fits[t] = (feats.gp_lengthscale, feats.gp_noise)
+        self._fits[t] = feats
         return Observation(feats, allowed)
 
     def step(self, picks: Tensor) -> Tensor:

@@ -45,14 +45,14 @@ from policies.errors import PolicyArgumentError
 from policies.features import TrainingData, training_data
 from policies.protocol import batch_size, check_proposals, derive_seed, point_key, require_int
 from policies.rl.checkpoint import PolicyBundle
-from policies.rl.evidence import FEATURE_SET, EvidenceInput, Features, FitSettings, featurize
+from policies.rl.evidence import FEATURE_SET, TEACHERS, EvidenceInput, Features, FitSettings, featurize
 from policies.rl.network import log_prob_of, sample_without_replacement
 from policies.rl.shipped import shipped_bundle
 
 __all__ = ["DecisionInputs", "ENV_POLICY_FILE", "MODES", "PickInput", "RLPolicy", "pick_log_probs"]
 
 ENV_POLICY_FILE = "LAB_RL_POLICY"
-MODES = ("sample", "greedy")
+MODES = ("sample", "greedy", *(f"follow-{name}" for name in TEACHERS))
 MIN_OBSERVED = 2
 
 
@@ -98,7 +98,9 @@ class RLPolicy:
 
     Args:
         checkpoint: policy file from ``lab train``; empty: ``$LAB_RL_POLICY``.
-        mode: ``"sample"`` (stochastic, logged log-probabilities usable for off-policy updates) or ``"greedy"``.
+        mode: ``"sample"`` (stochastic, logged log-probabilities usable for off-policy updates), ``"greedy"``,
+            or ``"follow-<teacher>"`` (that classic acquisition alone on the same evidence, log-probability 0;
+            for ablations: ``gp-logei``, ``trees-ei``, ``gp-ucb``).
         pool_size: Sobol candidates per decision when no candidate set is given.
         guardrail: fall back to qLogNEI on campaigns unlike the training tasks.
     """
@@ -204,7 +206,11 @@ class RLPolicy:
                     return self._baseline(state, n, "qlognei" if gp_better else "rf-ei",
                                           f"{reason}; GP held-out log density {float(feats.gp_loo[0]):.2f} vs trees "
                                           f"{float(feats.tr_oob[0]):.2f}", common)
-            idx, logp = sample_without_replacement(logits[None], mask[None], 1, gen, greedy=self.mode == "greedy")
+            if self.mode.startswith("follow-"):  # one teacher alone, on the same evidence (for ablations)
+                idx = feats.teachers[:, TEACHERS.index(self.mode.removeprefix("follow-"))][:, None]
+                logp = torch.zeros(1)
+            else:
+                idx, logp = sample_without_replacement(logits[None], mask[None], 1, gen, greedy=self.mode == "greedy")
             picks.append(int(idx[0, 0]))
             logps.append(float(logp[0]))
         out = [Proposal(inp.pool.params[i], self.name, self.version, lp,

@@ -244,3 +244,14 @@ def test_policies_publishes_a_policy_file_and_refuses_a_bad_one(tmp_path: Path) 
             assert len(db.list_policy_versions(s, RL_POLICY)) == 1  # the bad file left nothing behind
     finally:
         store.dispose()
+
+
+def test_retraining_the_same_config_on_the_same_device_gives_the_same_policy(tmp_path: Path) -> None:
+    from flows.training.config import TrainConfig
+    from flows.training.train import train
+
+    cfg = TrainConfig.from_dict({**_tiny_dict(), "world_fraction": 0.0, "ppo_iterations": 1})
+    a = train(cfg, tmp_path / "a")
+    b = train(cfg, tmp_path / "b")
+    assert a.version == b.version and a.score == b.score  # seeded tasks, delays, trees and sampling
+    assert (tmp_path / "a" / "policy_best.lab").exists() and json.loads((tmp_path / "a" / "teachers.json").read_text())

@@ -8,8 +8,9 @@ Files beside this module:
 * ``SHA256``: the sha256 of ``policy.lab``; :func:`shipped_bundle` refuses a file that does not match.
 
 Example:
-    >>> shipped_bundle().config["features"]
-    'evidence-2'
+    >>> from policies.rl.evidence import FEATURE_SET
+    >>> shipped_bundle().config["features"] == FEATURE_SET
+    True
 """
 
 from __future__ import annotations

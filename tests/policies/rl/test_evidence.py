@@ -48,9 +48,9 @@ def test_teachers_are_the_argmax_of_their_acquisitions_over_allowed_candidates()
     mask = torch.ones(1, 40, dtype=torch.bool)
     mask[0, ::2] = False
     f = _feats(_batch(X, y, C, cand_mask=mask))
-    assert len(TEACHERS) == f.teachers.shape[1] == 3
+    assert len(TEACHERS) == f.teachers.shape[1] == 4
     assert mask[0, f.teachers[0]].all()
-    for j, col in enumerate(("gp_ei_rank", "tr_ei_rank", "gp_ucb_rank")):
+    for j, col in enumerate(("gp_ei_rank", "tr_ei_rank", "gp_ucb_rank", "iso_ucb_rank")):
         assert int(f.candidates[0, :, F[col]].argmax()) == int(f.teachers[0, j])
     assert (f.candidates[0, ~mask[0]] == 0).all()
 

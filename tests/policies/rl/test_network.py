@@ -139,7 +139,8 @@ def test_the_hedge_head_follows_one_acquisition_when_its_weight_dominates() -> N
     with torch.no_grad():
         for p in net.parameters():
             p.zero_()
-        net.gate[-1].bias[:] = torch.tensor([-30.0, -30.0, 30.0, -30.0])  # trust only the third gap (GP UCB)
+        net.gate[-1].bias[:] = -30.0
+        net.gate[-1].bias[2] = 30.0  # trust only the third gap (ARD GP UCB)
     gen = torch.Generator().manual_seed(0)
     cand = torch.randn(1, 12, NF, generator=gen)
     j = CAND_FEATURES.index(HEDGE_FEATURES[2])

@@ -104,3 +104,22 @@ def test_warm_start_from_a_fit_with_no_steps_keeps_its_hyper_parameters() -> Non
                           init=(fit.lengthscale, fit.noise))
     torch.testing.assert_close(again.lengthscale, fit.lengthscale)
     torch.testing.assert_close(again.noise, fit.noise)
+
+
+def test_the_isotropic_fit_matches_botorchs_maximum_likelihood_model() -> None:
+    from policies.gp_lcb import fit_iso_gp
+
+    X, y = _data(25, 3, seed=7)
+    ref = fit_iso_gp(torch.from_numpy(X), torch.from_numpy(y)[:, None], "mle")
+    fit = fit_gp(_t(X), _t(y), torch.ones(1, 25, dtype=torch.bool), steps=200, lr=0.05, kind="iso")
+    assert torch.allclose(fit.lengthscale[0], fit.lengthscale[0, :1].expand(3))  # one lengthscale for all
+    ls = float(ref.covar_module.base_kernel.lengthscale)
+    assert abs(float(fit.lengthscale[0, 0]) / ls - 1) < 0.1
+    C = torch.rand(1, 50, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        post = ref.posterior(C[0].unsqueeze(-2))
+        ucb_ref = post.mean.reshape(-1) + 2 * post.variance.clamp_min(0).sqrt().reshape(-1)
+    mean, var = fit.predict(C)
+    ucb = mean[0] + 2 * var[0].sqrt()
+    ranks = lambda v: v.argsort().argsort().double()  # noqa: E731
+    assert float(torch.corrcoef(torch.stack([ranks(ucb), ranks(ucb_ref)]))[0, 1]) > 0.95
