@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,23 @@ def _warp(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return 1.0 - (1.0 - np.clip(x, 0, 1) ** a) ** b
 
 
+def _functions_on_random_spaces(n: int, rng: np.random.Generator, dims: tuple[int, int], n_candidates: int,
+                                noise: tuple[float, float], family: str,
+                                function: Callable[[np.ndarray, np.random.Generator], np.ndarray]) -> TaskBatch:
+    """``n`` tasks: a random space of ``dims`` encoded dimensions each, ``n_candidates`` candidates, and
+    ``function(encodings, rng)`` through a random monotone output transform as the true values."""
+    out: dict[str, list[Any]] = {k: [] for k in ("spaces", "params", "rows", "values", "noise")}
+    for _ in range(n):
+        kind = ("continuous", "mixed", "composition")[int(rng.integers(3))]
+        space = random_space(kind, int(rng.integers(dims[0], dims[1] + 1)), rng)
+        p, x = random_candidates(space, n_candidates, rng)
+        f = _output_transform(function(x, rng), rng)
+        for k, v in (("spaces", space), ("params", p), ("rows", x), ("values", f),
+                     ("noise", rng.uniform(*noise) * float(f.std() + 1e-12))):
+            out[k].append(v)
+    return build_batch(out["spaces"], out["params"], out["rows"], out["values"], out["noise"], [family] * n)
+
+
 @dataclass(frozen=True)
 class StructuredGPTasks:
     """ARD GP draws with irrelevant dimensions, warping and output transforms.
@@ -78,24 +96,18 @@ class StructuredGPTasks:
     family: str = "ard"
 
     def sample(self, n: int, seed: int, n_candidates: int) -> TaskBatch:
-        rng = np.random.default_rng([int(seed), 31337])
-        out: dict[str, list[Any]] = {k: [] for k in ("spaces", "params", "rows", "values", "noise")}
-        for _ in range(n):
-            kind = ("continuous", "mixed", "composition")[int(rng.integers(3))]
-            space = random_space(kind, int(rng.integers(self.dims[0], self.dims[1] + 1)), rng)
-            p, x = random_candidates(space, n_candidates, rng)
-            ls = np.exp(rng.uniform(math.log(self.lengthscale[0]), math.log(self.lengthscale[1]), space.dim))
-            ls[rng.random(space.dim) < self.irrelevant] = 1e3
-            ls[int(rng.integers(space.dim))] = min(ls.min(), self.lengthscale[1])  # at least one dimension matters
-            xw = _warp(x, rng) if rng.random() < 0.5 else x
-            omega = rng.standard_normal((self.n_features, space.dim)) / np.sqrt(rng.chisquare(5.0, (self.n_features, 1)) / 5.0)
-            phase = rng.uniform(0, 2 * math.pi, self.n_features)
-            f = np.cos((xw / ls) @ omega.T + phase) @ rng.standard_normal(self.n_features)
-            f = _output_transform(f, rng)
-            for k, v in (("spaces", space), ("params", p), ("rows", x), ("values", f),
-                         ("noise", rng.uniform(*self.noise) * float(f.std() + 1e-12))):
-                out[k].append(v)
-        return build_batch(out["spaces"], out["params"], out["rows"], out["values"], out["noise"], [self.family] * n)
+        return _functions_on_random_spaces(n, np.random.default_rng([int(seed), 31337]), self.dims, n_candidates,
+                                           self.noise, self.family, self._function)
+
+    def _function(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        d = x.shape[1]
+        ls = np.exp(rng.uniform(math.log(self.lengthscale[0]), math.log(self.lengthscale[1]), d))
+        ls[rng.random(d) < self.irrelevant] = 1e3
+        ls[int(rng.integers(d))] = min(ls.min(), self.lengthscale[1])  # at least one dimension matters
+        xw = _warp(x, rng) if rng.random() < 0.5 else x
+        omega = rng.standard_normal((self.n_features, d)) / np.sqrt(rng.chisquare(5.0, (self.n_features, 1)) / 5.0)
+        phase = rng.uniform(0, 2 * math.pi, self.n_features)
+        return np.cos((xw / ls) @ omega.T + phase) @ rng.standard_normal(self.n_features)
 
 
 @dataclass(frozen=True)
@@ -107,22 +119,16 @@ class MLPTasks:
     family: str = "mlp"
 
     def sample(self, n: int, seed: int, n_candidates: int) -> TaskBatch:
-        rng = np.random.default_rng([int(seed), 27183])
-        out: dict[str, list[Any]] = {k: [] for k in ("spaces", "params", "rows", "values", "noise")}
-        for _ in range(n):
-            kind = ("continuous", "mixed", "composition")[int(rng.integers(3))]
-            space = random_space(kind, int(rng.integers(self.dims[0], self.dims[1] + 1)), rng)
-            p, x = random_candidates(space, n_candidates, rng)
-            h = int(rng.integers(8, 65))
-            scale = rng.uniform(1.0, 6.0)
-            W1 = rng.standard_normal((space.dim, h)) * scale
-            b1 = rng.uniform(-scale, scale, h) * 0.5
-            f = np.tanh((x - 0.5) @ W1 + b1) @ rng.standard_normal(h)
-            f = _output_transform(f, rng)
-            for k, v in (("spaces", space), ("params", p), ("rows", x), ("values", f),
-                         ("noise", rng.uniform(*self.noise) * float(f.std() + 1e-12))):
-                out[k].append(v)
-        return build_batch(out["spaces"], out["params"], out["rows"], out["values"], out["noise"], [self.family] * n)
+        return _functions_on_random_spaces(n, np.random.default_rng([int(seed), 27183]), self.dims, n_candidates,
+                                           self.noise, self.family, self._function)
+
+    @staticmethod
+    def _function(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        h = int(rng.integers(8, 65))
+        scale = rng.uniform(1.0, 6.0)
+        W1 = rng.standard_normal((x.shape[1], h)) * scale
+        b1 = rng.uniform(-scale, scale, h) * 0.5
+        return np.tanh((x - 0.5) @ W1 + b1) @ rng.standard_normal(h)
 
 
 def _tree_function(x: np.ndarray, rng: np.random.Generator, n_trees: int, depth: int) -> np.ndarray:
