@@ -18,11 +18,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/lab demo
 
+# the layer contracts, the linter and the type checker, then the tests
 lint: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
-test: $(STAMP)
-	$(BIN)/lint-imports
+test: lint
 	$(BIN)/python -m pytest -q
 
 clean:

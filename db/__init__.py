@@ -15,7 +15,7 @@ from db.errors import (
     DecisionNotFound,
     DuplicateDispatch,
     ExperimentNotFound,
-    InstrumentBusy,
+    InstrumentClaimed,
     InvalidTransition,
     NotFound,
     PolicyVersionNotFound,
@@ -23,12 +23,12 @@ from db.errors import (
     StepNotFound,
     StoreError,
 )
-from db.ledger import *  # noqa: F401,F403  (the facade's __all__)
+from db.ledger import *  # noqa: F403  (the facade's __all__)
 from db.ledger import __all__ as _ledger_all
 
 __all__ = [
     "BadDatabaseUrl", "CampaignNotFound", "ClaimLost", "ConflictingRecord", "DatabaseUnreachable", "DecisionNotFound",
-    "DuplicateDispatch", "ExperimentNotFound", "InstrumentBusy", "InvalidTransition", "NotFound",
+    "DuplicateDispatch", "ExperimentNotFound", "InstrumentClaimed", "InvalidTransition", "NotFound",
     "PolicyVersionNotFound", "RewardVersionNotFound", "StepNotFound", "Store", "StoreError", "default_url",
     "open_store", *_ledger_all,
 ]

@@ -21,13 +21,13 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from lab.reward import RewardDefinition
 from db.errors import CampaignNotFound, ClaimLost
 from db.locking import is_postgres, lock_for_write
 from db.models import CAMPAIGN_STATUSES, Campaign
 from db.models import RewardDefinition as RewardDefinitionRow
 from db.records import CampaignInfo
 from db.types import aware_utc
+from lab.reward import RewardDefinition
 
 __all__ = [
     "hold_campaign",

@@ -1,6 +1,6 @@
 """Decisions: one row per call to the policy, and the experiments it proposed.
 
-A decision keeps what an off-policy update needs later (DESIGN.md sections 3 and 4): the policy name
+A decision keeps what an off-policy update needs later (ARCHITECTURE.md, The life of one experiment, steps 3 and 8): the policy name
 and version, the joint log-probability of the batch, the experiments pending when it was made, a key
 to rebuild the candidate set, and the expected completion and deadline. Each proposal becomes one
 experiment in state ``proposed`` with its own conditional log-probability and a sample label
@@ -17,13 +17,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lab.experiment import ExperimentState, Proposal
 from db.campaigns import campaign_row
 from db.errors import DecisionNotFound
 from db.locking import lock_for_write
 from db.models import Decision, Experiment
 from db.records import DecisionInfo
 from db.types import aware_utc, maybe_utc
+from lab.experiment import ExperimentState, Proposal
 
 __all__ = ["approve_decision", "get_decision", "list_decisions", "record_decision"]
 
@@ -81,7 +81,7 @@ def record_decision(session: Session, campaign_id: int, proposals: Sequence[Prop
         campaign_id=campaign_id, index=0 if last is None else int(last) + 1, policy=policy, policy_version=version,
         log_prob=float(sum(float(p.log_prob) for p in proposals)), pending_experiment_ids=[int(i) for i in pending_ids],
         candidate_key=candidate_key, made_at=made_at, expected_completion=expected_completion, deadline=deadline,
-        detail={**(detail or {}), "proposal_details": [dict(p.detail) for p in proposals]}, approved_at=None,
+        detail={**(detail or {}), "proposal_details": [p.stored_detail() for p in proposals]}, approved_at=None,
     )
     session.add(decision)
     session.flush()

@@ -15,7 +15,7 @@ Tree::
      +-- InvalidTransition (ValueError)          an experiment or step cannot move between these states
      +-- ConflictingRecord (ValueError)          a write would change or duplicate a record the ledger keeps fixed
      |    +-- DuplicateDispatch                  an idempotency key reused for a different command
-     +-- InstrumentBusy                          the instrument already holds an in-flight step
+     +-- InstrumentClaimed                       the instrument already holds an in-flight step
      +-- ClaimLost                               another worker has taken over this campaign
 
 Every SQLAlchemy or DBAPI exception that leaves :mod:`db` goes through :func:`translate_errors`, so
@@ -40,7 +40,7 @@ __all__ = [
     "DecisionNotFound",
     "DuplicateDispatch",
     "ExperimentNotFound",
-    "InstrumentBusy",
+    "InstrumentClaimed",
     "InvalidTransition",
     "NotFound",
     "PolicyVersionNotFound",
@@ -130,7 +130,7 @@ class DuplicateDispatch(ConflictingRecord):
     """An idempotency key was reused for a different command: the step would be sent twice."""
 
 
-class InstrumentBusy(StoreError):
+class InstrumentClaimed(StoreError):
     """The instrument already holds a step in flight (intent or acked)."""
 
 

@@ -14,13 +14,13 @@ from datetime import datetime, timezone
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from lab.errors import StateTransitionError
-from lab.experiment import ExperimentState
 from db.campaigns import campaign_row
 from db.errors import ExperimentNotFound, InvalidTransition
 from db.models import Decision, Experiment
 from db.records import ExperimentInfo
 from db.types import aware_utc, maybe_utc
+from lab.errors import StateTransitionError
+from lab.experiment import ExperimentState
 
 __all__ = ["count_by_state", "experiment_row", "get_experiment", "last_activity", "list_experiments", "transition"]
 
@@ -45,7 +45,7 @@ def experiment_info(row: Experiment, decision: Decision) -> ExperimentInfo:
     )
 
 
-def _with_decision() -> Select[tuple[Experiment, Decision]]:
+def _with_decision() -> Select[Experiment, Decision]:
     return (select(Experiment, Decision).join(Decision, Experiment.decision_id == Decision.id)
             .execution_options(populate_existing=True))
 

@@ -33,7 +33,13 @@ from db.campaigns import (
 )
 from db.decisions import approve_decision, get_decision, list_decisions, record_decision
 from db.events import list_events, log_event
-from db.experiments import count_by_state, get_experiment, last_activity, list_experiments, transition
+from db.experiments import (
+    count_by_state,
+    get_experiment,
+    last_activity,
+    list_experiments,
+    transition,
+)
 from db.measurements import load_measurements, store_measurement
 from db.policies import (
     get_policy_version,
@@ -43,7 +49,16 @@ from db.policies import (
     policy_sha256,
     store_policy_version,
 )
-from db.records import AnalysisInfo, CampaignInfo, DecisionInfo, EventInfo, ExperimentInfo, PolicyVersionInfo, StepInfo
+from db.records import (
+    AnalysisInfo,
+    CampaignInfo,
+    DecisionInfo,
+    EventInfo,
+    ExperimentInfo,
+    PolicyVersionInfo,
+    StepInfo,
+)
+from db.replay import state_at_decision
 from db.rewards import (
     add_reward_definition,
     get_reward_definition,
@@ -56,7 +71,6 @@ from db.rewards import (
     store_analysis,
     store_reward,
 )
-from db.replay import state_at_decision
 from db.state import load_state
 from db.steps import (
     ack_step,

@@ -1,7 +1,7 @@
 """Raw measurements, stored whole and returned bit for bit.
 
 Each :class:`lab.experiment.Measurement` is one row: the array's bytes (C order) with dtype, shape,
-units, instrument and calibration id, never only a derived scalar (DESIGN.md section 3).
+units, instrument and calibration id, never only a derived scalar (ARCHITECTURE.md, The life of one experiment).
 
 Example (with a session from ``store.session()``)::
 
@@ -19,10 +19,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lab.experiment import Measurement
 from db.experiments import experiment_row
 from db.models import Measurement as MeasurementRow
 from db.types import aware_utc
+from lab.experiment import Measurement
 
 __all__ = ["load_measurements", "store_measurement"]
 

@@ -4,7 +4,7 @@ The schema is created by the Alembic migrations in ``db/migrations`` (never by `
 production); a test checks that ``alembic upgrade head`` yields exactly this metadata.
 
 Tables: ``campaigns``, ``decisions``, ``experiments``, ``steps``, ``measurements``, ``analyses``,
-``reward_definitions``, ``rewards``, ``policy_versions``, ``events`` (DESIGN.md section 3).
+``reward_definitions``, ``rewards``, ``policy_versions``, ``events`` (ARCHITECTURE.md, The life of one experiment).
 """
 
 from __future__ import annotations
@@ -12,11 +12,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Double, ForeignKey, Index, LargeBinary, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Double,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from lab.experiment import ExperimentState
 from db.types import UTCDateTime
+from lab.experiment import ExperimentState
 
 __all__ = [
     "CAMPAIGN_STATUSES", "EVENT_LEVELS", "STEP_STATES",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lab.experiment import ExperimentState
+from lab.experiment import ExperimentState, Fallback
 
 __all__ = ["AnalysisInfo", "CampaignInfo", "DecisionInfo", "EventInfo", "ExperimentInfo", "PolicyVersionInfo", "StepInfo"]
 
@@ -70,6 +70,11 @@ class DecisionInfo:
     detail: dict[str, Any]
     approved_at: datetime | None
     experiment_ids: tuple[int, ...] = ()
+
+    @property
+    def fallbacks(self) -> tuple[Fallback | None, ...]:
+        """Per proposal, in order: the baseline that made the pick in the policy's place, or ``None``."""
+        return tuple(Fallback.from_detail(d) for d in self.detail.get("proposal_details", []))
 
 
 @dataclass(frozen=True)

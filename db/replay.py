@@ -20,20 +20,26 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from lab.experiment import ExperimentState
-from lab.search_space import SearchSpace
-from lab.state import CampaignState, Objective, Observation, PendingExperiment
 from db.campaigns import campaign_row
 from db.decisions import get_decision
 from db.experiments import list_experiments
 from db.records import ExperimentInfo
 from db.rewards import get_reward_definition, objectives_for, rewards_for
+from lab.experiment import ExperimentState
+from lab.search_space import SearchSpace
+from lab.state import CampaignState, Objective, Observation, PendingExperiment
 
 __all__ = ["state_at_decision"]
 
 
 def _done_at(e: ExperimentInfo) -> datetime | None:
     return e.timestamps.get("measured") or e.timestamps.get("failed")
+
+
+def _done_by(e: ExperimentInfo, at: datetime) -> bool:
+    """Whether ``e`` was measured or failed at or before ``at``."""
+    done = _done_at(e)
+    return done is not None and done <= at
 
 
 def state_at_decision(session: Session, decision_id: int) -> CampaignState:
@@ -50,7 +56,7 @@ def state_at_decision(session: Session, decision_id: int) -> CampaignState:
     rewards = rewards_for(session, decision.campaign_id, definition.version)
     objectives = objectives_for(session, decision.campaign_id)
     earlier = [e for e in list_experiments(session, decision.campaign_id) if e.decision_index < decision.index]
-    completed = [e for e in earlier if (_done_at(e) is not None and _done_at(e) <= at)]
+    completed = [e for e in earlier if _done_by(e, at)]
     completed.sort(key=lambda e: (_done_at(e), e.id))
     observations = []
     for e in completed:

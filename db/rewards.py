@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lab.reward import RewardDefinition
 from db.campaigns import campaign_row
 from db.errors import ConflictingRecord, RewardVersionNotFound
 from db.experiments import experiment_row
@@ -25,6 +24,7 @@ from db.models import Analysis, Experiment, Reward
 from db.models import RewardDefinition as RewardDefinitionRow
 from db.records import AnalysisInfo
 from db.types import aware_utc
+from lab.reward import RewardDefinition
 
 __all__ = [
     "add_reward_definition", "get_reward_definition", "latest_analysis", "latest_objectives", "list_reward_definitions",

@@ -14,14 +14,14 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lab.experiment import ExperimentState
-from lab.search_space import SearchSpace
-from lab.state import CampaignState, Objective, Observation, PendingExperiment
 from db.campaigns import campaign_row
 from db.experiments import list_experiments
 from db.models import Decision
 from db.rewards import get_reward_definition, objectives_for, rewards_for
 from db.types import aware_utc
+from lab.experiment import ExperimentState
+from lab.search_space import SearchSpace
+from lab.state import CampaignState, Objective, Observation, PendingExperiment
 
 __all__ = ["COMPLETED_STATES", "PENDING_STATES", "load_state"]
 

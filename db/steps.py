@@ -7,14 +7,14 @@ An experiment runs as a plan of steps (dose, anneal, xrd...), one row each. A st
                  |   +-------+--> failed | lost
                  +--> planned   (release: the instrument confirms it never received the command)
 
-Exactly-once dispatch (DESIGN.md section 3): the caller commits :func:`claim_step_intent` (state
+Exactly-once dispatch (ARCHITECTURE.md, The life of one experiment, step 5): the caller commits :func:`claim_step_intent` (state
 ``intent``, instrument chosen, idempotency key fixed) *before* any byte goes to the instrument, and
 commits :func:`ack_step` after the instrument acknowledges. After a restart, :func:`open_steps` lists
 every step in ``intent``/``acked``: ask its instrument about its idempotency key, then ``ack``,
 ``finish``, ``release`` or ``fail`` it; none is sent twice and none is forgotten.
 
 Claiming an intent on an instrument that already holds a step in flight raises
-:class:`db.errors.InstrumentBusy` (instruments are shared across campaigns; the check and the claim are
+:class:`db.errors.InstrumentClaimed` (instruments are shared across campaigns; the check and the claim are
 one atomic section on both engines). Pass ``exclusive=False`` for instruments with several slots.
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from db.errors import DuplicateDispatch, InstrumentBusy, InvalidTransition, StepNotFound
+from db.errors import DuplicateDispatch, InstrumentClaimed, InvalidTransition, StepNotFound
 from db.experiments import experiment_row
 from db.locking import lock_for_write
 from db.models import Experiment, Step
@@ -54,12 +54,12 @@ def _info(row: Step, campaign_id: int, sample_id: str | None) -> StepInfo:
     )
 
 
-def _query() -> Select[tuple[Step, int, str | None]]:
+def _query() -> Select[Step, int, str | None]:
     return (select(Step, Experiment.campaign_id, Experiment.sample_id)
             .join(Experiment, Step.experiment_id == Experiment.id).execution_options(populate_existing=True))
 
 
-def _infos(session: Session, query: Select[tuple[Step, int, str | None]]) -> list[StepInfo]:
+def _infos(session: Session, query: Select[Step, int, str | None]) -> list[StepInfo]:
     return [_info(s, c, sid) for s, c, sid in session.execute(query)]
 
 
@@ -132,7 +132,7 @@ def claim_step_intent(session: Session, step_id: int, instrument: str, at: datet
     Raises:
         StepNotFound: no step has this id.
         InvalidTransition: the step is not ``planned`` (or in ``intent`` on this instrument).
-        InstrumentBusy: ``exclusive`` and another step is in flight on ``instrument``.
+        InstrumentClaimed: ``exclusive`` and another step is in flight on ``instrument``.
     """
     at = aware_utc(at)
     expected_done_at = maybe_utc(expected_done_at, "expected_done_at")
@@ -148,7 +148,7 @@ def claim_step_intent(session: Session, step_id: int, instrument: str, at: datet
         holder = session.scalars(select(Step).where(Step.instrument == instrument, Step.state.in_(_IN_FLIGHT),
                                                     Step.id != step_id).limit(1)).first()
         if holder is not None:
-            raise InstrumentBusy(f"{instrument} is busy with step {holder.idempotency_key} ({holder.state}); "
+            raise InstrumentClaimed(f"{instrument} is busy with step {holder.idempotency_key} ({holder.state}); "
                                  f"step {row.idempotency_key} must wait")
     row.state, row.instrument, row.intent_at = "intent", instrument, at
     row.expected_done_at, row.deadline = expected_done_at, deadline

@@ -9,12 +9,13 @@ Tree::
      +-- TrainingRunError (ValueError)       a training-run directory lacks a file or holds a malformed one
      +-- TrainingConfigError (ValueError)    a `lab train` config file has unknown keys or bad values
      +-- NoTrainedPolicy (LookupError)       a campaign or update needs an RL policy version the store lacks
+     +-- UsageError (ValueError)             a command's options do not fit together or name something missing
 """
 
 from __future__ import annotations
 
 __all__ = ["CampaignControlError", "FlowError", "ForecastRefused", "MissingInstruments", "NoTrainedPolicy",
-           "TrainingConfigError", "TrainingRunError"]
+           "TrainingConfigError", "TrainingRunError", "UsageError"]
 
 
 class FlowError(Exception):
@@ -43,3 +44,7 @@ class TrainingConfigError(FlowError, ValueError):
 
 class NoTrainedPolicy(FlowError, LookupError):
     """The store holds no (or not the named) version of the RL policy."""
+
+
+class UsageError(FlowError, ValueError):
+    """A command's options do not fit together, or name a file, family or method that does not exist."""

@@ -18,8 +18,11 @@ from instruments.transport import SerialTransport
 
 __all__ = ["KINDS", "open_instrument"]
 
+#: The driver classes: each is built as ``cls(transport, limits, name=name)``.
+DriverClass = type[BoxFurnace | DosingStation | Diffractometer]
+
 #: Instrument kind -> (driver class, limits class).
-KINDS: dict[str, tuple[type[JobDriver], type]] = {
+KINDS: dict[str, tuple[DriverClass, type]] = {
     "furnace": (BoxFurnace, FurnaceLimits),
     "dosing": (DosingStation, DosingLimits),
     "xrd": (Diffractometer, XrdLimits),
@@ -48,4 +51,4 @@ def open_instrument(kind: str, url: str, name: str, *, timeout: float = 2.0, bau
     if unknown:
         raise ValueError(f"unknown {kind} limit(s) {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}")
     transport = SerialTransport(url, baudrate=baudrate, timeout=timeout)
-    return driver_cls(transport, limits_cls(**limits), name=name)  # type: ignore[call-arg]
+    return driver_cls(transport, limits_cls(**limits), name=name)

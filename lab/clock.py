@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["Clock", "ScaledClock", "SimulatedClock", "WallClock", "utc"]
 
@@ -143,5 +144,5 @@ class ScaledClock:
         return {"speed": self.speed, "origin": self.origin.isoformat(), "wall_origin": self.wall_origin}
 
     @classmethod
-    def from_dict(cls, data: dict) -> ScaledClock:  # type: ignore[type-arg]
+    def from_dict(cls, data: Mapping[str, Any]) -> ScaledClock:
         return cls(float(data["speed"]), datetime.fromisoformat(str(data["origin"])), float(data["wall_origin"]))

@@ -1,6 +1,6 @@
 """Experiments: their states, the proposals that start them and the measurements they yield.
 
-State machine of one experiment (DESIGN.md section 3)::
+State machine of one experiment (ARCHITECTURE.md, The life of one experiment)::
 
     proposed -> dispatched -> running -> measured -> rewarded
         \\            \\           \\
@@ -29,7 +29,7 @@ import numpy as np
 
 from lab.errors import StateTransitionError
 
-__all__ = ["ExperimentState", "Measurement", "Proposal", "TERMINAL_STATES"]
+__all__ = ["ExperimentState", "Measurement", "Fallback", "Proposal", "TERMINAL_STATES"]
 
 
 class ExperimentState(str, enum.Enum):
@@ -80,6 +80,37 @@ TERMINAL_STATES = frozenset(s for s in ExperimentState if s.terminal)
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """A baseline that made a pick in the named policy's place, and why.
+
+    Example:
+        >>> f = Fallback("sobol", "too few observations (1 usable, need 2)")
+        >>> Fallback.from_dict(f.to_dict()) == f
+        True
+    """
+
+    policy: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"policy": self.policy, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fallback:
+        return cls(str(data["policy"]), str(data.get("reason", "")))
+
+    @classmethod
+    def from_detail(cls, detail: Mapping[str, Any]) -> Fallback | None:
+        """The fallback recorded in a stored proposal's detail (keys ``fallback`` and ``reason``), if any."""
+        name = detail.get("fallback")
+        return None if not name else cls(str(name), str(detail.get("reason", "")))
+
+    def as_detail(self) -> dict[str, str]:
+        """The keys under which the ledger keeps it in a proposal's detail."""
+        return {"fallback": self.policy, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Proposal:
     """One experiment a policy proposes.
 
@@ -90,7 +121,9 @@ class Proposal:
         log_prob: log-probability of this pick under that version, conditional on the earlier
             picks of the same batch (so a batch's joint log-probability is the sum). Deterministic
             policies report 0.0.
-        detail: small JSON-able extras (acquisition value, candidate-set key, fallback reason).
+        detail: small JSON-able extras (acquisition value, candidate-set key).
+        fallback: set when a baseline made this pick in the policy's place (too little data,
+            a model failure, the RL guardrail): which one and why; ``None`` otherwise.
     """
 
     params: Mapping[str, Any]
@@ -98,6 +131,7 @@ class Proposal:
     policy_version: str
     log_prob: float = 0.0
     detail: Mapping[str, Any] = field(default_factory=dict)
+    fallback: Fallback | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,11 +140,18 @@ class Proposal:
             "policy_version": self.policy_version,
             "log_prob": self.log_prob,
             "detail": dict(self.detail),
+            "fallback": None if self.fallback is None else self.fallback.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Proposal:
-        return cls(dict(data["params"]), data["policy"], data["policy_version"], float(data.get("log_prob", 0.0)), dict(data.get("detail", {})))
+        fallback = data.get("fallback")
+        return cls(dict(data["params"]), data["policy"], data["policy_version"], float(data.get("log_prob", 0.0)),
+                   dict(data.get("detail", {})), None if fallback is None else Fallback.from_dict(fallback))
+
+    def stored_detail(self) -> dict[str, Any]:
+        """The detail as the ledger keeps it: the extras plus, for a fallback pick, ``fallback`` and ``reason``."""
+        return {**self.detail, **({} if self.fallback is None else self.fallback.as_detail())}
 
 
 @dataclass(frozen=True, eq=False)

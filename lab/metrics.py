@@ -79,7 +79,7 @@ def random_curve(n_pool: int, length: int | None = None) -> np.ndarray:
     return np.arange(1, length + 1, dtype=np.float64) / float(n_pool)
 
 
-def experiments_to_reach(curve: Sequence[float], t: float, n_top: int) -> int | None:
+def experiments_to_reach(curve: Sequence[float] | np.ndarray, t: float, n_top: int) -> int | None:
     """The first ``i`` (experiments, 1-based) with ``Top%(i) >= t``; ``None`` if never reached.
 
     Args:
@@ -99,10 +99,10 @@ def random_experiments_to_reach(n_pool: int, t: float) -> int:
     return math.ceil(t * n_pool - 1e-9)
 
 
-def enhancement_factor(curve: Sequence[float], n_pool: int) -> np.ndarray:
+def enhancement_factor(curve: Sequence[float] | np.ndarray, n_pool: int) -> np.ndarray:
     """``EF(i) = Top%(i) / (i / N)`` for ``i = 1 .. len(curve)``, shape ``(n,)``."""
-    curve = np.asarray(curve, dtype=np.float64)
-    return curve / random_curve(n_pool, len(curve))
+    values = np.asarray(curve, dtype=np.float64)
+    return values / random_curve(n_pool, len(values))
 
 
 def acceleration_factor(n_method: float | None, n_pool: int, t: float = 0.8) -> float | None:
@@ -112,7 +112,7 @@ def acceleration_factor(n_method: float | None, n_pool: int, t: float = 0.8) -> 
     return random_experiments_to_reach(n_pool, t) / float(n_method)
 
 
-def mean_curve(curves: Sequence[Sequence[float]], length: int | None = None, statistic: str = "mean") -> np.ndarray:
+def mean_curve(curves: Sequence[Sequence[float] | np.ndarray], length: int | None = None, statistic: str = "mean") -> np.ndarray:
     """The mean (or median) Top% curve over runs, each run padded with its last value.
 
     A run that ends early (all top rows found, or stopped after reaching its target) keeps its last
@@ -130,8 +130,8 @@ def mean_curve(curves: Sequence[Sequence[float]], length: int | None = None, sta
         raise ValueError("no runs to aggregate")
     length = max(len(c) for c in curves) if length is None else length
     M = np.empty((len(curves), length))
-    for k, c in enumerate(curves):
-        c = np.asarray(c, dtype=np.float64)[:length]
+    for k, curve in enumerate(curves):
+        c = np.asarray(curve, dtype=np.float64)[:length]
         M[k, : len(c)] = c
         M[k, len(c):] = c[-1] if len(c) else 0.0
     if statistic == "mean":

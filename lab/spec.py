@@ -16,27 +16,34 @@ Example:
 
 from __future__ import annotations
 
-import math
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pymatgen.core import Composition, Element
+from pydantic import (
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pymatgen.core import Composition
 
-from lab.errors import SearchSpaceError, SpecError
+from lab.errors import SpecError
 from lab.reward import RewardDefinition
 from lab.search_space import (
-    CategoricalParameter,
-    CompositionParameter,
-    ContinuousParameter,
-    IntegerParameter,
-    Parameter,
     SearchSpace,
+)
+from lab.spec_parameters import (
+    CategoricalSpec,
+    CompositionSpec,
+    ContinuousSpec,
+    IntegerSpec,
+    _Strict,
+    to_parameter,
 )
 from lab.state import Objective
 
-__all__ = ["CampaignSpec", "RewardSpec", "example_path", "load_spec", "parse_spec", "read_toml", "spec_problems"]
+__all__ = ["CampaignSpec", "CategoricalSpec", "CompositionSpec", "ContinuousSpec", "IntegerSpec", "RewardSpec", "example_path", "load_spec", "parse_spec", "read_toml", "spec_problems"]
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 
@@ -48,81 +55,6 @@ def example_path(name: str) -> Path:
         known = sorted(p.stem for p in EXAMPLES_DIR.glob("*.toml"))
         raise FileNotFoundError(f"no example spec {name!r}; shipped examples: {known}")
     return path
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ContinuousSpec(_Strict):
-    type: Literal["continuous"]
-    name: str
-    low: float
-    high: float
-    unit: str = ""
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ContinuousSpec:
-        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low >= self.high:
-            raise ValueError(f"low ({self.low}) must be finite and below high ({self.high})")
-        return self
-
-
-class IntegerSpec(_Strict):
-    type: Literal["integer"]
-    name: str
-    low: int
-    high: int
-    unit: str = ""
-
-    @model_validator(mode="after")
-    def _ordered(self) -> IntegerSpec:
-        if self.low > self.high:
-            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
-        return self
-
-
-class CategoricalSpec(_Strict):
-    type: Literal["categorical"]
-    name: str
-    choices: list[str] = Field(min_length=1)
-
-    @field_validator("choices")
-    @classmethod
-    def _unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"choices must be unique, got {v}")
-        return v
-
-
-class CompositionSpec(_Strict):
-    """Element fractions, e.g. ``elements = { Ba = [0.4, 0.6], Ti = [0.4, 0.6] }``."""
-
-    type: Literal["composition"]
-    name: str
-    elements: dict[str, tuple[float, float]] = Field(min_length=1)
-    total: float = Field(default=1.0, gt=0)
-
-    @field_validator("elements")
-    @classmethod
-    def _elements(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
-        for symbol, (lo, hi) in v.items():
-            if not Element.is_valid_symbol(symbol):
-                raise ValueError(f"unknown element {symbol!r} (expected a symbol such as 'Ba' or 'Ti')")
-            if not 0.0 <= lo <= hi:
-                raise ValueError(f"{symbol}: bounds [{lo}, {hi}] must satisfy 0 <= low <= high")
-        return v
-
-    @model_validator(mode="after")
-    def _feasible(self) -> CompositionSpec:
-        try:
-            self.to_parameter()
-        except SearchSpaceError as exc:
-            raise ValueError(str(exc).split(": ", 1)[-1]) from None
-        return self
-
-    def to_parameter(self) -> CompositionParameter:
-        return CompositionParameter(self.name, tuple((e, lo, hi) for e, (lo, hi) in self.elements.items()), self.total)
 
 
 ParameterSpec = Annotated[Union[ContinuousSpec, IntegerSpec, CategoricalSpec, CompositionSpec], Field(discriminator="type")]
@@ -255,7 +187,7 @@ class CampaignSpec(_Strict):
             raise ValueError(f"workflow.atmosphere: parameter {wf.atmosphere!r} is not among the parameters {names}")
 
     def search_space(self) -> SearchSpace:
-        return SearchSpace(tuple(_to_parameter(p) for p in self.parameters))
+        return SearchSpace(tuple(to_parameter(p) for p in self.parameters))
 
     def objective_list(self) -> tuple[Objective, ...]:
         return tuple(Objective(o.name, o.direction, o.unit) for o in self.objectives)
@@ -274,16 +206,6 @@ class CampaignSpec(_Strict):
     @classmethod
     def from_store_dict(cls, data: dict[str, Any]) -> CampaignSpec:
         return cls.model_validate({k: v for k, v in data.items() if k != "space"})
-
-
-def _to_parameter(p: ContinuousSpec | IntegerSpec | CategoricalSpec | CompositionSpec) -> Parameter:
-    if isinstance(p, ContinuousSpec):
-        return ContinuousParameter(p.name, p.low, p.high, p.unit)
-    if isinstance(p, IntegerSpec):
-        return IntegerParameter(p.name, p.low, p.high, p.unit)
-    if isinstance(p, CategoricalSpec):
-        return CategoricalParameter(p.name, tuple(p.choices))
-    return p.to_parameter()
 
 
 def _where(loc: tuple[Any, ...]) -> str:

@@ -1,6 +1,6 @@
 """Workflows: how one experiment's parameters become instrument steps, and results objectives.
 
-The ``solid_state`` workflow (DESIGN.md section 5) runs every experiment through three steps:
+The ``solid_state`` workflow (ARCHITECTURE.md, The life of one experiment, step 4) runs every experiment through three steps:
 
 1. ``dose`` on a dosing station: precursor masses (mg) from the cation fractions,
 2. ``anneal`` in a box furnace: temperature (°C), dwell (hours), ramp (°C/min), atmosphere,

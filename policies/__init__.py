@@ -10,7 +10,12 @@ Public API:
 * :mod:`policies.errors`: ``PolicyError`` and its tree.
 """
 
-from policies.errors import PolicyArgumentError, PolicyError, ProposalError, UnknownPolicy
+from policies.errors import (
+    PolicyArgumentError,
+    PolicyError,
+    ProposalError,
+    UnknownPolicy,
+)
 from policies.protocol import Policy
 from policies.registry import known_policies, make_policy, policy_options
 

@@ -25,7 +25,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,12 @@ from torch import Tensor
 from lab.errors import SearchSpaceError
 from lab.search_space import SearchSpace
 from lab.state import CampaignState
-from policies.protocol import PointKey, encode_or_none, point_key, taken_keys  # re-exported
+from policies.protocol import (  # re-exported
+    PointKey,
+    encode_or_none,
+    point_key,
+    taken_keys,
+)
 
 __all__ = [
     "CandidatePool",
@@ -162,7 +167,7 @@ class CandidateSet:
         PolicyArgumentError: ``params`` is empty.
     """
 
-    def __init__(self, params: Sequence[dict[str, Any]]) -> None:
+    def __init__(self, params: Sequence[Mapping[str, Any]]) -> None:
         from policies.errors import PolicyArgumentError
 
         self.params: tuple[dict[str, Any], ...] = tuple(dict(p) for p in params)

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from lab.experiment import Proposal
+from lab.experiment import Fallback, Proposal
 from lab.state import CampaignState
 from policies.candidates import CandidatePool, CandidateSet
 from policies.protocol import Policy, batch_size, check_proposals, derive_seed
@@ -73,15 +73,15 @@ def fallback_proposals(policy: Policy, state: CampaignState, k: int, reason: str
                        candidates: CandidateSet | None) -> list[Proposal]:
     """``k`` Sobol proposals (snapped to untried candidates when there are any) when a model cannot propose.
 
-    Each proposal's detail says ``fallback: sobol`` with the ``reason`` and the sequence position.
+    Each proposal's ``fallback`` names ``sobol`` with the ``reason``; its detail gives the sequence position.
     """
     if candidates is not None:
         params = [p for p, _ in sobol_fallback(state, candidates.untried(state), k)]
         start = len(state.observations) + len(state.pending)
     else:
         params, start = sobol_params(state, k)
-    detail = {**common, "fallback": "sobol", "reason": reason, "sequence_start": start}
-    out = [Proposal(p, policy.name, policy.version, 0.0, dict(detail)) for p in params]
+    detail = {**common, "sequence_start": start}
+    out = [Proposal(p, policy.name, policy.version, 0.0, dict(detail), Fallback("sobol", reason)) for p in params]
     check_proposals(state, k, out)
     return out
 

@@ -28,8 +28,8 @@ import torch
 from torch import Tensor
 
 from lab.state import CampaignState, Observation
-from policies.protocol import item_features
 from policies.errors import PolicyArgumentError
+from policies.protocol import item_features
 
 __all__ = ["FAILED_MODES", "TrainingData", "training_data"]
 

@@ -16,7 +16,7 @@ One decision:
 **Fallbacks** (never crash an overnight campaign): with fewer than ``n_init`` training points, when
 every training target is equal, or when fitting or optimising raises, the policy proposes the next
 points of the campaign's Sobol sequence (:func:`policies.sobol.sobol_params`) and records
-``"fallback": "sobol"`` and a ``"reason"`` in each proposal's ``detail`` (and logs a warning for
+``Fallback("sobol", reason)`` as each proposal's ``fallback`` (and logs a warning for
 exceptions). Proposals still carry this policy's name and version, since it made the decision.
 
 **Fixed candidates.** ``make_policy("qlognei", candidates=[params, ...])`` (or
@@ -33,8 +33,8 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Mapping, Sequence
 import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -50,11 +50,22 @@ from torch import Tensor
 
 from lab.experiment import Proposal
 from lab.state import CampaignState
-from policies.candidates import DEFAULT_POOL_SIZE, CandidatePool, CandidateSet, candidate_pool
+from policies.candidates import (
+    DEFAULT_POOL_SIZE,
+    CandidatePool,
+    CandidateSet,
+    candidate_pool,
+)
 from policies.discrete import as_candidate_set, fallback_proposals
 from policies.errors import PolicyArgumentError
 from policies.features import FAILED_MODES, TrainingData, training_data
-from policies.protocol import batch_size, check_proposals, derive_seed, require_int, version_string
+from policies.protocol import (
+    batch_size,
+    check_proposals,
+    derive_seed,
+    require_int,
+    version_string,
+)
 
 __all__ = ["KERNELS", "QLogNEIPolicy", "fit_gp"]
 
@@ -154,7 +165,7 @@ class QLogNEIPolicy:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 picks = self._pick(state, data, k, seed)
-        except Exception as exc:  # noqa: BLE001 - any modelling failure falls back, logged, never fatal
+        except Exception as exc:
             _LOG.warning("qlognei: GP step failed at decision %s; falling back to Sobol", state.decision_index,
                          exc_info=True)
             return self._fallback(state, k, f"GP step failed: {type(exc).__name__}: {exc}"[:500], common)

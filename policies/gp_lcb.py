@@ -51,11 +51,11 @@ from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.constraints import GreaterThan
-from gpytorch.utils.warnings import NumericalWarning
 from gpytorch.kernels import MaternKernel, ScaleKernel
 from gpytorch.likelihoods import GaussianLikelihood
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
+from gpytorch.utils.warnings import NumericalWarning
 from torch import Tensor
 
 from policies.candidates import DEFAULT_POOL_SIZE

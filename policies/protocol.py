@@ -64,7 +64,11 @@ class Policy(Protocol):
     """
 
     name: str
-    version: str
+
+    @property
+    def version(self) -> str:
+        """The exact decision rule (read-only; a plain attribute satisfies it)."""
+        ...
 
     def propose(self, state: CampaignState, n: int) -> list[Proposal]:
         """Propose up to ``n`` new experiments for the campaign in ``state`` (see module contract)."""

@@ -41,7 +41,13 @@ from typing import Any
 from lab.experiment import Proposal
 from lab.search_space import CategoricalParameter, IntegerParameter, SearchSpace
 from lab.state import CampaignState
-from policies.protocol import batch_size, check_proposals, derive_seed, point_key, taken_keys
+from policies.protocol import (
+    batch_size,
+    check_proposals,
+    derive_seed,
+    point_key,
+    taken_keys,
+)
 
 __all__ = ["RandomPolicy", "discrete_size"]
 

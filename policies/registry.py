@@ -53,7 +53,7 @@ def known_policies() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-def _policy_class(name: str) -> type:
+def _policy_class(name: str) -> type[Any]:
     key = name.strip().lower() if isinstance(name, str) else name
     if key not in _REGISTRY:
         raise UnknownPolicy(str(name), _REGISTRY)

@@ -14,7 +14,7 @@ One decision:
 
 Fallbacks as in :mod:`policies.gp`: with fewer than ``n_init`` training points, equal targets, or
 a modelling exception, the next Sobol points (snapped to untried candidates when a candidate set is
-given) are proposed with ``detail["fallback"] = "sobol"`` and a reason.
+given) are proposed with ``fallback = Fallback("sobol", reason)``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from torch import Tensor
 
 from lab.experiment import Proposal
 from lab.state import CampaignState
-from policies.candidates import DEFAULT_POOL_SIZE, CandidatePool, CandidateSet, candidate_pool
+from policies.candidates import CandidatePool, CandidateSet, candidate_pool
 from policies.discrete import as_candidate_set, fallback_proposals
 from policies.features import TrainingData, training_data
 from policies.protocol import batch_size, check_proposals, derive_seed, require_int
@@ -59,6 +59,8 @@ class ScoredPoolPolicy:
 
     name = "scored"
     acquisition = "score"
+    #: The exact decision rule, set by each subclass's ``__init__`` (see :class:`policies.protocol.Policy`).
+    version: str
 
     def __init__(self, *, n_init: int, pool_size: int) -> None:
         self.n_init = require_int("n_init", n_init, 1)
@@ -106,7 +108,7 @@ class ScoredPoolPolicy:
                 torch.manual_seed(seed)
                 values = self.scores(data, pool.X, seed).reshape(-1)
             best = _top_k(values, k, seed)
-        except Exception as exc:  # noqa: BLE001 - a modelling failure falls back, logged, never fatal
+        except Exception as exc:
             _LOG.warning("%s: model step failed at decision %s; falling back to Sobol", self.name,
                          state.decision_index, exc_info=True)
             return self._fallback(state, k, f"model step failed: {type(exc).__name__}: {exc}"[:500], common)

@@ -18,9 +18,21 @@ from collections.abc import Callable
 
 import numpy as np
 
-from instruments.diffractometer import DEFAULT_SECONDS_PER_STEP, LOAD_S, XrdLimits, scan_duration_s, scan_points
+from instruments.diffractometer import (
+    DEFAULT_SECONDS_PER_STEP,
+    LOAD_S,
+    XrdLimits,
+    scan_duration_s,
+    scan_points,
+)
 from lab.clock import Clock
-from simulators.device import DeviceRefusal, Handler, encode_block, want_args, want_number
+from simulators.device import (
+    DeviceRefusal,
+    Handler,
+    encode_block,
+    want_args,
+    want_number,
+)
 from simulators.faults import FaultInjector, FaultPlan
 from simulators.jobs import Job, JobDevice
 

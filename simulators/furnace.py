@@ -24,7 +24,13 @@ from instruments.furnace import (
     anneal_duration_s,
 )
 from lab.clock import Clock
-from simulators.device import DeviceRefusal, Handler, encode_block, want_args, want_number
+from simulators.device import (
+    DeviceRefusal,
+    Handler,
+    encode_block,
+    want_args,
+    want_number,
+)
 from simulators.faults import FaultInjector, FaultPlan
 from simulators.jobs import Job, JobDevice
 from simulators.samples import AnnealRecord, SampleTray
@@ -35,6 +41,14 @@ __all__ = ["FurnaceSimulator"]
 LOG_INTERVAL_S = 60.0
 #: Natural cooling below the unload temperature (°C/min).
 SLOW_COOL_C_PER_MIN = 1.0
+
+
+def _staged_number(params: dict[str, float | str], key: str) -> float:
+    """The staged setpoint ``key``, a number (only the atmosphere is staged as text)."""
+    value = params[key]
+    if not isinstance(value, float):
+        raise TypeError(f"staged setpoint {key} should be a number, got {value!r}")
+    return value
 
 
 def program_temperature(params: dict[str, float], t_s: float) -> float:
@@ -122,7 +136,8 @@ class FurnaceSimulator(JobDevice):
         if missing:
             raise DeviceRefusal(-109, f"Missing setpoint(s) before PROG:RUN: {' '.join(missing)}")
         params, self.staged = dict(self.staged), {}
-        duration = anneal_duration_s(params["temperature_c"], params["dwell_h"], params["ramp_c_per_min"])
+        duration = anneal_duration_s(_staged_number(params, "temperature_c"), _staged_number(params, "dwell_h"),
+                                     _staged_number(params, "ramp_c_per_min"))
         return Job(key, sample_id, self.clock.now(), duration, params)
 
     def running_phase(self, job: Job, elapsed_s: float) -> str:

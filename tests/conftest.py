@@ -29,7 +29,7 @@ def postgres_url() -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as exc:
         admin.dispose()
         reason = f"PostgreSQL not reachable at {mask_url(PG_URL)}: {getattr(exc, 'orig', exc)}"
         if os.environ.get("LAB_TEST_POSTGRES_REQUIRED") == "1":

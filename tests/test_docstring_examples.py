@@ -16,7 +16,7 @@ def _modules() -> list[str]:
     for package in PACKAGES:
         pkg = importlib.import_module(package)
         names.append(package)
-        names += [m.name for m in pkgutil.walk_packages(pkg.__path__, prefix=f"{package}.") if "cli" not in m.name]
+        names += [m.name for m in pkgutil.walk_packages(pkg.__path__, prefix=f"{package}.") if "cli" not in m.name or m.name == "flows.cli.errors"]
     return names
 
 

@@ -22,6 +22,14 @@ from db.models import Base
 MIGRATION_LOCK_KEY = 7_041_983_120
 
 
+def _dbapi_in_transaction(connection: Connection) -> bool:
+    """Whether the driver-level connection under ``connection`` has a transaction open."""
+    dbapi = connection.connection.dbapi_connection
+    if dbapi is None:
+        raise RuntimeError("the migration connection has no DBAPI connection (it was closed or invalidated)")
+    return bool(dbapi.in_transaction)
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -32,7 +40,7 @@ def _run(connection: Connection) -> None:
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        elif connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        elif connection.dialect.name == "sqlite" and not _dbapi_in_transaction(connection):
             connection.exec_driver_sql("BEGIN IMMEDIATE")  # committed when the caller's transaction ends
         context.run_migrations()
 

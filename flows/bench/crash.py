@@ -1,6 +1,6 @@
 """``lab bench crash``: kill workers with SIGKILL at random moments, then audit the ledger.
 
-The bench serves the simulated lab in this process (:func:`flows.runtime.served_simulated_lab`, on
+The bench serves the simulated lab in this process (:func:`flows.campaign.runtime.served_simulated_lab`, on
 an accelerated clock, so the instruments and what they did outlive every worker), queues one
 campaign in a scratch ledger and starts ``lab worker --once`` processes on it, one at a time,
 against one Prefect API server (:func:`flows.bench.crash_procs.prefect_api`). Each worker is
@@ -36,7 +36,6 @@ the campaign's clock (deadlines pass, heartbeats go stale): a harsher, also vali
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -45,10 +44,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
-
-import typer
-from rich.console import Console
+from typing import Any
 
 import db
 from flows.bench.crash_procs import prefect_api, scratch_database
@@ -57,10 +53,10 @@ from flows.bench.crash_run import TRIGGERS, CrashRun
 from flows.bench.ledger_check import check, read_devices, read_ledger
 from flows.bench.machine import machine_info
 from flows.bench.throughput import expected_durations_h
-from flows.runtime import served_simulated_lab
+from flows.campaign.runtime import served_simulated_lab
 from lab.spec import CampaignSpec, parse_spec
 
-__all__ = ["bench_spec", "campaign_sim_s", "crash_bench", "register", "render"]
+__all__ = ["bench_spec", "campaign_sim_s", "crash_bench", "render"]
 
 _SPEC = """\
 name = "crash bench (BaTiO3 variant)"
@@ -238,53 +234,3 @@ def _drive(run: CrashRun, kills: int, rng: random.Random, engine_window_s: float
     run.record("final", worker, worker.elapsed_s, None, rc=rc, timeout_s=round(timeout, 1))
     run.say(f"final worker {'timed out' if rc is None else f'exited {rc}'} after {worker.elapsed_s:.1f} s")
     return {"kills": done, "worker_failures": failures}
-
-
-def register(bench_app: typer.Typer) -> None:
-    """Add the ``crash`` command to ``bench_app``."""
-
-    @bench_app.command()
-    def crash(kills: int = typer.Option(20, "--kills", min=1, help="SIGKILLs to deliver, each to a fresh worker."),
-              seed: int = typer.Option(0, "--seed", help="Seed of the kill moments, the campaign and the simulated lab."),
-              json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
-              url: Optional[str] = typer.Option(None, "--db", help="sqlite:/// URL, or a PostgreSQL server URL (a "
-                                                "scratch database is created there); default: SQLite in --out."),
-              speed: float = typer.Option(300.0, "--speed", min=1.0, help="Simulated seconds per real second."),
-              out: Optional[Path] = typer.Option(None, "--out", help="Folder for ledger, lab file and worker logs "
-                                                 "(default: a temporary folder, kept only if the audit fails)."),
-              experiments: int = typer.Option(16, "--experiments", min=1, help="The campaign's experiment budget."),
-              quick: bool = typer.Option(False, "--quick", help="Short furnace programs and scans (smoke runs)."),
-              armed: float = typer.Option(0.5, "--armed", min=0.0, max=1.0, help="Fraction of kills armed on a "
-                                          "dispatch or ingestion event (the rest land at uniform moments)."),
-              keep: bool = typer.Option(False, "--keep", help="Keep the scratch PostgreSQL database and the folder.")) -> None:
-        """Kill workers with SIGKILL at random moments, restart them, then audit the ledger (exit 1 on any issue)."""
-        _run_command(Console(), kills=kills, seed=seed, json_path=json_path, db_url=url, speed=speed, out=out,
-                     experiments=experiments, quick=quick, armed=armed, keep=keep)
-
-
-def _run_command(console: Console, json_path: Optional[Path], **options: Any) -> None:
-    from db.errors import mask_url
-    from flows.errors import FlowError
-
-    where = mask_url(options["db_url"]) if options["db_url"] else "SQLite"
-    console.print(f"crash bench: {options['kills']} kills on {where}, {options['speed']:g}x, seed {options['seed']}...")
-    try:
-        report = crash_bench(say=lambda line: console.print(f"  {line}", highlight=False), **options)
-    except (FlowError, db.StoreError) as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    for table in render(report):
-        console.print(table)
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-        console.print(f"wrote {json_path}")
-    if not report["ok"]:
-        console.print(f"[bold red]crash bench failed[/]; ledger and worker logs kept in {report['out']}")
-        raise typer.Exit(1)
-
-
-if __name__ == "__main__":  # pragma: no cover - `python -m flows.bench.crash --kills 3`
-    _app = typer.Typer(add_completion=False)
-    register(_app)
-    _app()  # a one-command app: the options come straight after the module name

@@ -7,7 +7,7 @@
   process starts Prefect's temporary server (measured: about 26 s per start on a loaded two-core
   machine against 8-15 s with a shared server), which would make most kills land in that start-up.
   A production lab runs its workers against a Prefect server too.
-* :class:`WorkerProcess`: ``python -m flows.cli worker --lab-file F --db URL --once`` in its own
+* :class:`WorkerProcess`: ``python -m flows.cli.app worker --lab-file F --db URL --once`` in its own
   process group, output to a log file, killed with ``SIGKILL``.
 """
 
@@ -56,7 +56,7 @@ def scratch_database(url: str | None, out: Path, keep: bool = False) -> Iterator
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure here means the server is not usable
+    except Exception as exc:
         admin.dispose()
         raise FlowError(f"cannot create a scratch database on {mask_url(url)}: {getattr(exc, 'orig', exc)}") from None
     try:
@@ -139,7 +139,7 @@ class WorkerProcess:
         env = {**os.environ, "LAB_HOME": str(home), "PREFECT_HOME": str(home / "prefect"), "PREFECT_API_URL": api_url,
                "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL"}
         env.pop("LAB_DATABASE_URL", None)
-        args = [sys.executable, "-m", "flows.cli", "worker", "--lab-file", str(lab_file), "--db", url, "--once"]
+        args = [sys.executable, "-m", "flows.cli.app", "worker", "--lab-file", str(lab_file), "--db", url, "--once"]
         self.log_path = log_path
         self.started = time.monotonic()
         with open(log_path, "ab") as log:

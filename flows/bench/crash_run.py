@@ -19,7 +19,13 @@ from typing import Any
 
 import db
 from flows.bench.crash_procs import WorkerProcess
-from flows.bench.ledger_check import MEASUREMENT_OF, DeviceRecord, LedgerSnapshot, read_devices, read_ledger
+from flows.bench.ledger_check import (
+    MEASUREMENT_OF,
+    DeviceRecord,
+    LedgerSnapshot,
+    read_devices,
+    read_ledger,
+)
 from lab.spec import CampaignSpec
 
 __all__ = ["FIRST_STARTUP_GUESS_S", "TRIGGERS", "CrashRun", "Watch", "kill_phase"]

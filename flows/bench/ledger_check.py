@@ -2,7 +2,7 @@
 
 :func:`read_ledger` and :func:`read_devices` take plain snapshots (the ledger through :mod:`db`,
 the devices duck-typed: anything with ``jobs`` {key: job}, ``starts``, ``phase(job)`` and
-``received`` lines, as the simulators that :func:`flows.runtime.served_simulated_lab` yields);
+``received`` lines, as the simulators that :func:`flows.campaign.runtime.served_simulated_lab` yields);
 :func:`check` compares them and returns every problem as an :class:`Issue` in one of three
 categories:
 
@@ -225,8 +225,8 @@ def _device_issues(ledger: LedgerSnapshot, devices: Mapping[str, DeviceRecord]) 
     for key, st in steps.items():
         if st.state not in ("acked", "done") or st.instrument is None:
             continue
-        dev = devices.get(st.instrument)
-        phase = None if dev is None else dev.jobs.get(key)
+        owner = devices.get(st.instrument)
+        phase = None if owner is None else owner.jobs.get(key)
         if phase is None:
             out.append(Issue("inconsistent", "phantom_step", f"step {key} is {st.state} on {st.instrument}, "
                                                             "which has no record of it"))

@@ -13,7 +13,7 @@ Per pool and method (:func:`summarize`), over the seeds:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,7 @@ def table(pool: Pool, methods: dict[str, dict[str, Any]]) -> Any:
     return t
 
 
-def plot_pool(pool: Pool, runs_by_method: dict[str, Sequence[RunResult]], path: Path) -> Path:
+def plot_pool(pool: Pool, runs_by_method: Mapping[str, Sequence[RunResult]], path: Path) -> Path:
     """Top% against experiments, every method on one PNG: mean curve, IQR band, random baseline."""
     import matplotlib
 

@@ -15,7 +15,7 @@ than the policy itself, and this benchmark runs tens of thousands of experiments
 loop skips the ledger and Prefect, never the decision.
 
 The pool instrument lives in :mod:`lab.pools` (pure lookup) rather than ``simulators/``, because
-only ``flows.runtime`` may import simulators and benchmark flows must not.
+only ``flows.campaign.runtime`` may import simulators and benchmark flows must not.
 """
 
 from __future__ import annotations
@@ -32,11 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from lab.pools import Pool, PoolSpec, load_pool
+from flows.errors import UsageError
+from lab.pool_manifest import PoolSpec
+from lab.pools import Pool, load_pool
 from lab.state import CampaignState, Objective, Observation
 
 __all__ = ["DEFAULT_METHODS", "MIN_EXPERIMENTS", "RunResult", "default_manifest", "initial_rows", "parse_method",
-           "register", "run_campaign", "run_many"]
+           "cached_pool", "run_campaign", "run_many"]
 
 DEFAULT_METHODS = ("random", "sobol", "qlognei", "rf-ei", "gp-iso-lcb")
 N_INITIAL = 2
@@ -93,7 +95,7 @@ def parse_method(label: str) -> tuple[str, dict[str, Any]]:
     for part in parts:
         key, eq, raw = part.partition("=")
         if not eq or not key.strip():
-            raise ValueError(f"method {label!r}: option {part!r} is not key=value")
+            raise UsageError(f"method {label!r}: option {part!r} is not key=value")
         try:
             options[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
@@ -148,12 +150,12 @@ def run_campaign(pool: Pool, method: str, seed: int, batch: int = 1, budget: int
             obs.append(Observation(p.params, {pool.objective: value}))
             picked.append(i)
             found += i in top
-        fallbacks += any("fallback" in p.detail for p in proposals)
+        fallbacks += any(p.fallback is not None for p in proposals)
         decision += 1
     return RunResult(pool.name, method, int(seed), tuple(picked), stopped, fallbacks, time.perf_counter() - t0)
 
 
-def _cached_pool(spec: PoolSpec) -> Pool:
+def cached_pool(spec: PoolSpec) -> Pool:
     key = (str(spec.path), spec.name)
     if key not in _POOLS:
         _POOLS[key] = load_pool(spec)
@@ -167,7 +169,7 @@ def _init_worker() -> None:
 
 
 def _task(spec: PoolSpec, method: str, seed: int, batch: int, budget: int | None, until: float) -> RunResult:
-    return run_campaign(_cached_pool(spec), method, seed, batch, budget, until)
+    return run_campaign(cached_pool(spec), method, seed, batch, budget, until)
 
 
 def run_many(specs: Sequence[PoolSpec], methods: Sequence[str], seeds: Sequence[int], batch: int = 1,
@@ -180,7 +182,7 @@ def run_many(specs: Sequence[PoolSpec], methods: Sequence[str], seeds: Sequence[
     """
     jobs = [(s, m, int(seed), batch, budget, until) for s in specs for m in methods for seed in seeds]
     # slow model-based methods on big pools first, so the workers finish together
-    jobs.sort(key=lambda j: (parse_method(j[1])[0] in ("random", "sobol"), -len(_cached_pool(j[0]).y)))
+    jobs.sort(key=lambda j: (parse_method(j[1])[0] in ("random", "sobol"), -len(cached_pool(j[0]).y)))
     results: list[RunResult] = []
     if workers <= 1:
         _init_worker()
@@ -200,10 +202,3 @@ def run_many(specs: Sequence[PoolSpec], methods: Sequence[str], seeds: Sequence[
                     on_done(results[-1])
     order = {m: k for k, m in enumerate(methods)}
     return sorted(results, key=lambda r: (r.pool, order.get(r.method, 99), r.seed))
-
-
-def register(bench_app: Any) -> None:
-    """Add the ``pools`` and ``latency`` commands to the ``lab bench`` Typer app."""
-    from flows.bench.pool_cli import add_commands
-
-    add_commands(bench_app)

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from flows.errors import UsageError
 from lab.metrics import median_ci
 from lab.state import CampaignState, Objective, Observation, PendingExperiment
 from policies.registry import make_policy
@@ -67,7 +68,7 @@ def held_out_tasks(n: int, candidates: int, seed: int = HELD_OUT_SEED, dims: tup
 
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
-        raise ValueError(f"unknown task famil(ies) {unknown}; expected some of {list(FAMILIES)}")
+        raise UsageError(f"unknown task famil(ies) {unknown}; expected some of {list(FAMILIES)}")
     parts = []
     for k, fam in enumerate(families):
         s = seed + 7919 * k
@@ -82,7 +83,7 @@ def held_out_tasks(n: int, candidates: int, seed: int = HELD_OUT_SEED, dims: tup
         else:
             manifest = train_pools_manifest()
             if manifest is None:
-                raise ValueError("family 'pool' needs the training pools: set $LAB_TRAIN_POOLS_DIR")
+                raise UsageError("family 'pool' needs the training pools: set $LAB_TRAIN_POOLS_DIR")
             pools = pool_families(manifest)
             counts = [n // len(pools) + (j < n % len(pools)) for j in range(len(pools))]
             parts += [p.sample(c, s + j, candidates) for j, (p, c) in enumerate(zip(pools, counts)) if c]
@@ -111,7 +112,7 @@ def run_task(tasks: TaskBatch, i: int, method: str, horizon: int, max_delay: int
         pend = tuple(PendingExperiment(params[j]) for j, a in zip(picked, arrive) if a > t)
         state = CampaignState(space, (objective,), obs, pend, budget_remaining=horizon - t, decision_index=t - 2, seed=i)
         (proposal,) = policy.propose(state, 1)
-        fallbacks += "fallback" in proposal.detail
+        fallbacks += proposal.fallback is not None
         picked.append(key[tuple(space.encode(proposal.params))])
         arrive.append(t + 1 + delay)
     best = np.maximum.accumulate(values[picked])

@@ -1,6 +1,6 @@
 """The synchronous baseline: propose a batch, wait for every result of it, repeat.
 
-:class:`SyncLoopEngine` is the :class:`~flows.engine.CampaignEngine` with one rule changed: it
+:class:`SyncLoopEngine` is the :class:`~flows.campaign.engine.CampaignEngine` with one rule changed: it
 proposes only when *nothing* of the campaign is in flight (no experiment proposed, dispatched or
 running), and then exactly one experiment per bottleneck instrument (one per furnace). Polling,
 dispatch, ingestion, analysis, the drivers, the Prefect tasks and the ledger are the engine's own,
@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import db
-from flows.engine import ACTIVE, CampaignEngine
+from flows.campaign.engine import ACTIVE, CampaignEngine
 
 __all__ = ["SyncLoopEngine"]
 

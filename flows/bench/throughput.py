@@ -4,7 +4,7 @@ The lab: one dosing station (10 min per sample), four furnaces (programs of 2-8 
 diffractometer (about 30 min per scan). Both controllers run the same campaign spec, with the same
 seed, on a fresh simulated rig and a fresh store each, for the same simulated window:
 
-* **engine**: :class:`~flows.engine.CampaignEngine` as :func:`flows.campaign_flow.run_campaign`
+* **engine**: :class:`~flows.campaign.engine.CampaignEngine` as :func:`flows.campaign.flow.run_campaign`
   configures it (poll interval 1 h on a simulated clock, retries without delay);
 * **sync**: :class:`~flows.bench.sync_loop.SyncLoopEngine`: propose 4, wait for all 4 results, repeat.
 
@@ -47,15 +47,15 @@ from prefect import flow
 
 import db
 from flows.bench.machine import machine_info
-from flows import instrument_calls
 from flows.bench.sync_loop import SyncLoopEngine
-from flows.engine import CampaignEngine, EngineSettings
-from flows.runtime import simulated_rig
+from flows.campaign import instrument_calls
+from flows.campaign.engine import CampaignEngine, EngineSettings
+from flows.campaign.runtime import simulated_rig
 from instruments.diffractometer import DEFAULT_SECONDS_PER_STEP, scan_duration_s
 from instruments.dosing import dosing_duration_s
 from instruments.furnace import anneal_duration_s
 from lab.clock import DEFAULT_SIM_START
-from lab.spec import CampaignSpec, parse_spec
+from lab.spec import CampaignSpec, CompositionSpec, ContinuousSpec, IntegerSpec, parse_spec
 from lab.workflow import precursor_masses
 from policies.registry import make_policy
 
@@ -116,9 +116,13 @@ def expected_durations_h(spec: CampaignSpec) -> dict[str, float]:
     """
     params = {p.name: p for p in spec.parameters}
     wf = spec.workflow
-    temp, dwell = params[wf.temperature], params[wf.dwell]
+    temp, dwell, comp = params[wf.temperature], params[wf.dwell], params[wf.composition]
+    if not isinstance(temp, ContinuousSpec | IntegerSpec) or not isinstance(dwell, ContinuousSpec | IntegerSpec):
+        raise TypeError(f"temperature and dwell must be numeric parameters, got {type(temp).__name__} and {type(dwell).__name__}")
+    if not isinstance(comp, CompositionSpec):
+        raise TypeError(f"composition must be a composition parameter, got {type(comp).__name__}")
     mid_t, mid_dwell = (temp.low + temp.high) / 2.0, (dwell.low + dwell.high) / 2.0
-    fractions = {e: (lo + hi) / 2.0 for e, (lo, hi) in params[wf.composition].elements.items()}
+    fractions = {e: (lo + hi) / 2.0 for e, (lo, hi) in comp.elements.items()}
     masses = precursor_masses(fractions, wf.precursors, wf.batch_mg)  # the total (and duration) is the same for any
     return {"dosing": dosing_duration_s(masses) / 3600.0,
             "furnace": anneal_duration_s(mid_t, mid_dwell, wf.ramp_c_per_min) / 3600.0,

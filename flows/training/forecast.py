@@ -17,8 +17,15 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 
-from flows.errors import ForecastRefused, TrainingRunError
-from flows.training.sigmoid import MIN_POINTS, SigmoidFit, bootstrap_fits, bootstrap_asymptote, fit_sigmoid, sigmoid_curve
+from flows.errors import ForecastRefused, TrainingRunError, UsageError
+from flows.training.sigmoid import (
+    MIN_POINTS,
+    SigmoidFit,
+    bootstrap_asymptote,
+    bootstrap_fits,
+    fit_sigmoid,
+    sigmoid_curve,
+)
 
 __all__ = ["Backtest", "Forecast", "SigmoidFit", "bootstrap_asymptote", "fit_sigmoid", "forecast_run",
            "read_curve", "read_run", "sigmoid_curve"]
@@ -139,24 +146,31 @@ class Forecast:
 
 def forecast_run(run_dir: Path, *, compute: Literal["env_steps", "device_seconds"] = "env_steps",
                  min_fraction: float = 0.5, fit_fraction: Optional[float] = None, n_boot: int = 200,
-                 seed: int = 0, level: float = 0.95) -> Forecast:
+                 seed: int = 0, level: float = 0.95, phase: Literal["all", "ppo"] = "all",
+                 max_score: Optional[float] = None) -> Forecast:
     """Fit the curve of a training run and forecast its asymptote.
 
     Args:
         run_dir: directory with ``run.json`` and ``curve.jsonl``.
         compute: the compute axis, ``"env_steps"`` or ``"device_seconds"`` (s).
         min_fraction: refuse when ``completed_iterations / planned_iterations`` is below it.
-        fit_fraction: backtest: fit only points with ``iteration <= fit_fraction * completed_iterations``
+        fit_fraction: backtest: fit only the first ``fit_fraction`` of the iterations (of the phase)
             and predict the last observed score, with a ``level`` bootstrap prediction interval.
         n_boot, seed, level: bootstrap refits, their seed, and the interval's coverage.
+        phase: ``"ppo"`` fits the RL phase alone: the evaluations from the end of imitation on,
+            compute counted from there (the first of them gives ``R0``); ``"all"`` the whole run.
+        max_score: upper bound of the asymptote (the largest possible score, 1.0 for Top%).
 
     Raises:
         ForecastRefused: too little of the run, fewer than 5 points, or no stable fit.
         TrainingRunError: a missing or malformed file (named with its line).
     """
     if compute not in ("env_steps", "device_seconds"):
-        raise ValueError(f"compute must be 'env_steps' or 'device_seconds', got {compute!r}")
+        raise UsageError(f"compute must be 'env_steps' or 'device_seconds', got {compute!r}")
     meta, rows = read_run(run_dir), read_curve(run_dir)
+    start = 0
+    if phase == "ppo":
+        start, rows = _ppo_phase(run_dir, meta, rows)
     planned, done = int(meta["planned_iterations"]), int(meta["completed_iterations"])
     if done / planned < min_fraction:
         raise ForecastRefused(f"{run_dir}: {done} of {planned} planned iterations completed ({done / planned:.0%}); "
@@ -166,17 +180,19 @@ def forecast_run(run_dir: Path, *, compute: Literal["env_steps", "device_seconds
     fit_rows = rows
     if fit_fraction is not None:
         if not 0 < fit_fraction < 1:
-            raise ValueError(f"fit_fraction must lie in (0, 1), got {fit_fraction}")
-        fit_rows = [r for r in rows if r["iteration"] <= fit_fraction * done]
+            raise UsageError(f"fit_fraction must lie in (0, 1), got {fit_fraction}")
+        until = start + fit_fraction * (done - start)
+        fit_rows = [r for r in rows if r["iteration"] <= until]
         if len(fit_rows) == len(rows):
-            raise ForecastRefused(f"{run_dir}: no evaluation after iteration {fit_fraction * done:g} to backtest on")
+            raise ForecastRefused(f"{run_dir}: no evaluation after iteration {until:g} to backtest on")
     C = np.array([r[compute] for r in fit_rows], dtype=float)
     y = np.array([r["score"] for r in fit_rows], dtype=float)
     if int(np.sum(C > 0)) < MIN_POINTS:
         raise ForecastRefused(f"{run_dir}: {int(np.sum(C > 0))} evaluations with {compute} > 0 to fit; "
                               f"expected at least {MIN_POINTS}")
     end = rows[-1]
-    fit, A_s, pred_s = bootstrap_fits(C, y, n_boot, seed, None, float(end[compute]) if fit_fraction else None)
+    fit, A_s, pred_s = bootstrap_fits(C, y, n_boot, seed, None, float(end[compute]) if fit_fraction else None,
+                                      max_score)
     tail = (1 - level) / 2
     A_low, A_high = (float(v) for v in np.quantile(A_s, [tail, 1 - tail]))
     backtest = None
@@ -193,3 +209,14 @@ def forecast_run(run_dir: Path, *, compute: Literal["env_steps", "device_seconds
                     float(last["score"]), smoothed, fit.A - smoothed,
                     (smoothed - fit.R0) / gain if gain != 0 else math.nan,
                     fit.compute_for(0.95), n_boot, int(A_s.size), backtest)
+
+
+def _ppo_phase(run_dir: Path, meta: dict[str, Any], rows: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
+    """The iteration where the RL phase starts (imitation ended), and its evaluations, compute counted from there."""
+    start = int(meta.get("config", {}).get("imitation_iterations", 0))
+    phase = [r for r in rows if int(r["iteration"]) >= start]
+    if not phase or int(phase[0]["iteration"]) != start:
+        raise ForecastRefused(f"{run_dir}: no evaluation at iteration {start}, where imitation ended and PPO began")
+    origin = phase[0]
+    return start, [{**r, "env_steps": r["env_steps"] - origin["env_steps"],
+                    "device_seconds": r["device_seconds"] - origin["device_seconds"]} for r in phase]

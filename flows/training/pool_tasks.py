@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from flows.errors import TrainingConfigError
-from lab.pools import PoolError, load_manifest, load_pool
+from lab.pool_manifest import PoolError, load_manifest
+from lab.pools import load_pool
 from policies.rl.families import PoolTasks
 
 __all__ = ["EVALUATION_POOLS", "ENV_TRAIN_POOLS", "pool_families", "train_pools_manifest"]

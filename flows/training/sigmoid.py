@@ -86,12 +86,14 @@ def _split(compute: Any, score: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def _solve(x: np.ndarray, y: np.ndarray, r0: Optional[float], starts: list[np.ndarray],
-           f_scale: Optional[float]) -> Optional[tuple[np.ndarray, float]]:
+           f_scale: Optional[float], a_max: Optional[float] = None) -> Optional[tuple[np.ndarray, float]]:
     """Least squares over ``[R0?, A, log C_mid, B]`` from each start (soft-L1 loss when ``f_scale`` is given);
     the best converged (params, cost)."""
     span = max(float(np.ptp(y)), 1e-9 * max(1.0, float(np.abs(y).max())))
     lo = [y.min() - 10 * span, x.min() - 3.0, 1e-2]
     hi = [y.max() + 10 * span, x.max() + math.log(1e3), 20.0]
+    if a_max is not None:  # the asymptote cannot exceed the largest possible score
+        hi[0] = max(min(hi[0], a_max), lo[0] + 1e-6)
     if r0 is None:
         lo, hi = [y.min() - 10 * span, *lo], [y.max() + 10 * span, *hi]
 
@@ -127,16 +129,16 @@ def _grid_starts(x: np.ndarray, y: np.ndarray, r0: Optional[float], keep: int = 
 
 
 def _fit(x: np.ndarray, y: np.ndarray, y0: np.ndarray, r0: Optional[float], f_scale: Optional[float],
-         starts: Optional[list[np.ndarray]]) -> Optional[SigmoidFit]:
+         starts: Optional[list[np.ndarray]], a_max: Optional[float] = None) -> Optional[SigmoidFit]:
     r0_used = float(r0) if r0 is not None else (float(y0.mean()) if y0.size else None)
     starts = starts or _grid_starts(x, y, r0_used)
     if f_scale is None:  # a plain least-squares pass sets the robust loss's scale from its residuals
-        first = _solve(x, y, r0_used, starts, None)
+        first = _solve(x, y, r0_used, starts, None, a_max)
         if first is None:
             return None
         starts = [first[0], *starts]
         f_scale = _robust_scale(_as_fit(first[0], r0_used, x, y).predict(np.exp(x)) - y)
-    best = _solve(x, y, r0_used, starts, f_scale)
+    best = _solve(x, y, r0_used, starts, f_scale, a_max)
     return None if best is None else _as_fit(best[0], r0_used, x, y)
 
 
@@ -151,7 +153,7 @@ def _as_fit(p: np.ndarray, r0: Optional[float], x: np.ndarray, y: np.ndarray) ->
     return SigmoidFit(R0, float(A), math.exp(m), float(B), rms, int(x.size), r0 is None)
 
 
-def fit_sigmoid(compute: Any, score: Any, *, r0: Optional[float] = None) -> SigmoidFit:
+def fit_sigmoid(compute: Any, score: Any, *, r0: Optional[float] = None, a_max: Optional[float] = None) -> SigmoidFit:
     """Fit the ScaleRL sigmoid by robust (soft-L1) least squares in log-compute space.
 
     Args:
@@ -159,6 +161,7 @@ def fit_sigmoid(compute: Any, score: Any, *, r0: Optional[float] = None) -> Sigm
         score: held-out score per point (higher is better).
         r0: fixed ``R0``; by default the mean score of the points with ``compute <= 0`` (those
             points serve only for ``R0``), or a free parameter when there are none.
+        a_max: upper bound of the asymptote ``A`` (the largest possible score), or none.
 
     Raises:
         ForecastRefused: fewer than 5 points with ``compute > 0``, or no start converged.
@@ -166,16 +169,16 @@ def fit_sigmoid(compute: Any, score: Any, *, r0: Optional[float] = None) -> Sigm
     x, y, y0 = _split(compute, score)
     if x.size < MIN_POINTS:
         raise ForecastRefused(f"{x.size} points with compute > 0; the fit needs at least {MIN_POINTS}")
-    fit = _fit(x, y, y0, r0, None, None)
+    fit = _fit(x, y, y0, r0, None, None, a_max)
     if fit is None:
         raise ForecastRefused(f"the sigmoid fit did not converge on {x.size} points")
     return fit
 
 
 def bootstrap_fits(compute: Any, score: Any, n_boot: int, seed: int, r0: Optional[float],
-               at: Optional[float]) -> tuple[SigmoidFit, np.ndarray, np.ndarray]:
+               at: Optional[float], a_max: Optional[float] = None) -> tuple[SigmoidFit, np.ndarray, np.ndarray]:
     """Residual bootstrap: A of each refit and, at compute ``at``, a predicted score plus a drawn residual."""
-    fit = fit_sigmoid(compute, score, r0=r0)
+    fit = fit_sigmoid(compute, score, r0=r0, a_max=a_max)
     x, y, y0 = _split(compute, score)
     base = fit.predict(np.exp(x))
     e = (y - base) - np.mean(y - base)
@@ -187,7 +190,7 @@ def bootstrap_fits(compute: Any, score: Any, n_boot: int, seed: int, r0: Optiona
     for _ in range(n_boot):
         yb = base + rng.choice(e, x.size)
         y0b = fit.R0 + rng.choice(e, y0.size) if (r0 is None and y0.size) else y0
-        out = _fit(x, yb, y0b, r0, f_scale, [start]) or _fit(x, yb, y0b, r0, f_scale, None)
+        out = _fit(x, yb, y0b, r0, f_scale, [start], a_max) or _fit(x, yb, y0b, r0, f_scale, None, a_max)
         if out is not None:
             A_s.append(out.A)
             pred_s.append(float(out.predict(at)) + float(rng.choice(e)) if at is not None else math.nan)

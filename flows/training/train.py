@@ -23,6 +23,7 @@ points written after it.
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import time
@@ -36,14 +37,21 @@ import torch
 
 from flows.errors import TrainingConfigError
 from flows.training.config import TrainConfig
+from flows.training.pool_tasks import pool_families, train_pools_manifest
 from flows.training.world_tasks import world_tasks
 from policies.rl.checkpoint import PolicyBundle
-from flows.training.pool_tasks import pool_families, train_pools_manifest
 from policies.rl.env import BatchedCampaigns
 from policies.rl.evidence import FEATURE_SET, TEACHERS, FitSettings
 from policies.rl.families import MLPTasks, StructuredGPTasks, TreeGridTasks
 from policies.rl.network import AcquisitionNet
-from policies.rl.ppo import PPOSettings, best_teacher, imitation_loss, ppo_update, rollout, teacher_labels
+from policies.rl.ppo import (
+    PPOSettings,
+    best_teacher,
+    imitation_loss,
+    ppo_update,
+    rollout,
+    teacher_labels,
+)
 from policies.rl.tasks import RandomFeatureTasks, TaskBatch, TaskFamily, concat
 
 __all__ = ["TrainResult", "pick_device", "train"]
@@ -228,7 +236,7 @@ def train(cfg: TrainConfig, run_dir: Path, *, device: str | None = None, resume:
         env_seed = cfg.seed * 1_000_003 + it
         r = rollout(net, _env(cfg, batch, env_seed, dev), gen)
         if imitation:
-            best, teacher_runs = best_teacher(net, lambda: _env(cfg, batch, env_seed, dev), gen)
+            best, teacher_runs = best_teacher(net, functools.partial(_env, cfg, batch, env_seed, dev), gen)
             sets = [(run, teacher_labels(run, best)) for run in (*teacher_runs, r)]
             for _ in range(cfg.imitation_epochs):
                 for run, labels in sets:

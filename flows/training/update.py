@@ -10,7 +10,7 @@
    is ``exp(log p_new(pick) - logged log p)``; the loss is PPO-clip on those ratios. The report
    gives the effective sample size ``ESS = (sum w)^2 / sum w^2`` of the running policy and of the
    candidate, and the version lag (how many publications separate each pick's version from the
-   running one).
+   running one); the math lives in :mod:`policies.rl.offpolicy`, beside PPO itself.
 3. **Gate.** The candidate is published as a new version (parent: the running one) only if its ESS
    fraction is at least ``min_ess_fraction`` and its score on a fixed simulated evaluation suite
    (same tasks and seeds every time) is not below the running version's by more than
@@ -28,13 +28,15 @@ from typing import Any
 import torch
 
 import db
-from flows.policy_source import RL_POLICY, load_rl_bundle, publish_rl_bundle
+from db.records import DecisionInfo, ExperimentInfo
+from flows.campaign.policy_source import RL_POLICY, load_rl_bundle, publish_rl_bundle
 from flows.training.world_tasks import world_tasks
 from lab.clock import Clock, WallClock
 from policies.rl.checkpoint import PolicyBundle
-from policies.rl.network import AcquisitionNet
-from policies.rl.policy import PickInput, RLPolicy, pick_log_probs
 from policies.rl.families import TreeGridTasks
+from policies.rl.network import AcquisitionNet
+from policies.rl.offpolicy import effective_sample_size, fit_logged_picks, version_lag
+from policies.rl.policy import PickInput, RLPolicy, pick_log_probs
 from policies.rl.ppo import evaluate
 from policies.rl.tasks import RandomFeatureTasks, TaskBatch, concat
 
@@ -109,12 +111,11 @@ def collect_transitions(store: db.Store, policy: RLPolicy, campaign_id: int | No
             definition = db.get_reward_definition(s, cid)
             rewards = db.rewards_for(s, cid, definition.version)
             experiments = {e.id: e for e in db.list_experiments(s, cid)}
-            picks: list[tuple[Any, Any, float]] = []
+            picks: list[tuple[DecisionInfo, ExperimentInfo, float, PickInput]] = []
             for d in db.list_decisions(s, cid):
                 if d.policy != RL_POLICY:
                     continue
-                details = d.detail.get("proposal_details", [])
-                if any("fallback" in det for det in details):
+                if any(f is not None for f in d.fallbacks):
                     skipped["fallback"] += len(d.experiment_ids)
                     continue
                 state = db.state_at_decision(s, d.id)
@@ -155,17 +156,10 @@ def suite_score(net: AcquisitionNet, suite: TaskBatch, settings: UpdateSettings)
     return float(curves.top[:, 2:].mean())
 
 
-def _ess(log_w: torch.Tensor) -> float:
-    w = torch.exp(log_w - log_w.max())
-    return float(w.sum() ** 2 / (w * w).sum()) if w.numel() else 0.0
-
-
 def _lags(store: db.Store, transitions: list[Transition], running: str) -> dict[str, float]:
     with store.session() as s:
         order = [v.version for v in db.list_policy_versions(s, RL_POLICY)]
-    pos = {v: i for i, v in enumerate(order)}
-    lags = [pos.get(running, 0) - pos[t.behaviour_version] for t in transitions if t.behaviour_version in pos]
-    return {"mean": statistics.fmean(lags), "max": float(max(lags))} if lags else {"mean": math.nan, "max": math.nan}
+    return version_lag(order, [t.behaviour_version for t in transitions], running)
 
 
 def run_update(store: db.Store, *, campaign_id: int | None = None, settings: UpdateSettings = UpdateSettings(),
@@ -193,20 +187,11 @@ def run_update(store: db.Store, *, campaign_id: int | None = None, settings: Upd
     adv = torch.tensor([t.advantage for t in transitions])
     picks = [t.pick for t in transitions]
     with torch.no_grad():
-        ess_running = _ess(pick_log_probs(running.net, picks) - old)
+        ess_running = effective_sample_size(pick_log_probs(running.net, picks) - old)
     candidate = bundle.net()
-    candidate.train()
-    opt = torch.optim.Adam(candidate.parameters(), lr=settings.lr)
-    torch.manual_seed(seed)
-    for _ in range(settings.epochs):
-        ratio = torch.exp(pick_log_probs(candidate, picks) - old)
-        loss = -torch.min(ratio * adv, ratio.clamp(1 - settings.clip, 1 + settings.clip) * adv).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    candidate.eval()
+    fit_logged_picks(candidate, picks, old, adv, settings.epochs, settings.lr, settings.clip, seed)
     with torch.no_grad():
-        ess_candidate = _ess(pick_log_probs(candidate, picks) - old)
+        ess_candidate = effective_sample_size(pick_log_probs(candidate, picks) - old)
     frac = ess_candidate / len(transitions)
     if frac < settings.min_ess_fraction:
         return _finish(store, clock, UpdateReport(False, f"ESS {ess_candidate:.1f} of {len(transitions)} picks "

@@ -14,7 +14,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 import db
-from flows.policy_source import RL_POLICY
+from flows.campaign.policy_source import RL_POLICY
 from flows.training.update import UpdateSettings, run_update
 
 __all__ = ["matured_since_publication", "update_flow"]

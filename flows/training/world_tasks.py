@@ -2,7 +2,7 @@
 
 Candidates are feasible points of the spec's search space (scrambled Sobol, decoded); their true
 values are the target-phase weight fractions in ``n_worlds`` materials worlds with sampled
-kinetics (:func:`flows.runtime.world_target_fractions`). Policies may not import simulators, so
+kinetics (:func:`flows.campaign.runtime.world_target_fractions`). Policies may not import simulators, so
 the table is computed here and handed to :class:`policies.rl.tasks.TabulatedTasks`.
 """
 
@@ -28,7 +28,7 @@ def world_tasks(spec_path: str | Path | None = None, *, n_worlds: int = 8, n_can
         n_worlds: materials-world variants; n_candidates: feasible points tabulated.
         seed: Sobol scrambling and world sampling.
     """
-    from flows.runtime import world_target_fractions
+    from flows.campaign.runtime import world_target_fractions
 
     spec = load_spec(spec_path or example_path("batio3"))
     space = spec.search_space()

@@ -84,7 +84,7 @@ class PolicyBundle:
         try:
             state = torch.load(io.BytesIO(self.weights), map_location="cpu", weights_only=True)
             net.load_state_dict(state)
-        except Exception as exc:  # noqa: BLE001 - any unreadable weights are one user-facing error
+        except Exception as exc:
             raise PolicyArgumentError(f"RL policy weights do not load into {cfg}: {type(exc).__name__}: {exc}") from exc
         return net.to(device).eval()
 

@@ -11,8 +11,8 @@ One decision of ``k`` experiments:
    lengthscale or noise outside the range seen in training), the decision goes to the baseline
    whose surrogate fits this campaign better on held-out points (GP leave-one-out against the
    trees' out-of-bag log density): ``qlognei`` or ``rf-ei``; each proposal says so
-   (``detail["fallback"]`` and ``detail["reason"]``). With fewer than 2 usable observations, Sobol
-   points are proposed (``detail["fallback"] = "sobol"``), as training campaigns start from 2
+   (:class:`~lab.experiment.Fallback` on each proposal). With fewer than 2 usable observations, Sobol
+   points are proposed (``fallback.policy == "sobol"``), as training campaigns start from 2
    random experiments.
 4. Otherwise picks are drawn one at a time from the network's distribution (``mode="sample"``) or
    taken greedily (``mode="greedy"``); after each pick the features are recomputed with that pick
@@ -37,15 +37,33 @@ import torch
 from torch import Tensor
 
 from lab.errors import SearchSpaceError
-from lab.experiment import Proposal
+from lab.experiment import Fallback, Proposal
 from lab.state import CampaignState
-from policies.candidates import DEFAULT_POOL_SIZE, CandidatePool, CandidateSet, candidate_pool
+from policies.candidates import (
+    DEFAULT_POOL_SIZE,
+    CandidatePool,
+    CandidateSet,
+    candidate_pool,
+)
 from policies.discrete import as_candidate_set, fallback_proposals
 from policies.errors import PolicyArgumentError
 from policies.features import TrainingData, training_data
-from policies.protocol import batch_size, check_proposals, derive_seed, point_key, require_int
+from policies.protocol import (
+    batch_size,
+    check_proposals,
+    derive_seed,
+    point_key,
+    require_int,
+)
 from policies.rl.checkpoint import PolicyBundle
-from policies.rl.evidence import FEATURE_SET, TEACHERS, EvidenceInput, Features, FitSettings, featurize
+from policies.rl.evidence import (
+    FEATURE_SET,
+    TEACHERS,
+    EvidenceInput,
+    Features,
+    FitSettings,
+    featurize,
+)
 from policies.rl.network import log_prob_of, sample_without_replacement
 from policies.rl.shipped import shipped_bundle
 
@@ -239,8 +257,9 @@ class RLPolicy:
         from policies.registry import make_policy
 
         inner = make_policy(name) if self.candidates is None else make_policy(name, candidates=self.candidates)
-        return [Proposal(p.params, self.name, self.version, 0.0,
-                         {**common, **p.detail, "fallback": name, "reason": f"guardrail: {reason}"})
+        return [Proposal(p.params, self.name, self.version, 0.0, {**common, **p.detail},
+                         Fallback(name if p.fallback is None else p.fallback.policy, f"guardrail: {reason}"
+                                  + ("" if p.fallback is None else f"; {name} fell back: {p.fallback.reason}")))
                 for p in inner.propose(state, n)]
 
     def __repr__(self) -> str:

@@ -25,6 +25,7 @@ from torch import Tensor
 from policies.rl.env import BatchedCampaigns, normalised_regret
 from policies.rl.evidence import TEACHERS
 from policies.rl.network import AcquisitionNet, log_prob_of, sample_without_replacement
+from policies.rl.offpolicy import clip_loss
 from policies.rl.tasks import TaskBatch
 
 __all__ = ["ACTS", "Curves", "PPOSettings", "Rollout", "best_teacher", "evaluate", "imitation_loss", "ppo_update",
@@ -169,8 +170,7 @@ def ppo_update(net: AcquisitionNet, opt: torch.optim.Optimizer, r: Rollout, s: P
             logits, value = net(cand[chunk], glob[chunk], mask[chunk])
             logp = log_prob_of(logits, mask[chunk], picks[chunk, None])
             ratio = torch.exp(logp - old_logp[chunk])
-            a = adv[chunk]
-            pl = -torch.min(ratio * a, ratio.clamp(1 - s.clip, 1 + s.clip) * a).mean()
+            pl = clip_loss(logp, old_logp[chunk], adv[chunk], s.clip)
             vl = (value - ret[chunk]).pow(2).mean()
             p = torch.softmax(logits, -1)
             ent = -(p * torch.log_softmax(logits, -1)).masked_fill(~mask[chunk], 0.0).sum(-1).mean()
@@ -180,7 +180,9 @@ def ppo_update(net: AcquisitionNet, opt: torch.optim.Optimizer, r: Rollout, s: P
             torch.nn.utils.clip_grad_norm_(net.parameters(), s.max_grad_norm)
             opt.step()
             with torch.no_grad():
-                stats["policy_loss"] += float(pl); stats["value_loss"] += float(vl); stats["entropy"] += float(ent)
+                stats["policy_loss"] += float(pl)
+                stats["value_loss"] += float(vl)
+                stats["entropy"] += float(ent)
                 stats["approx_kl"] += float((old_logp[chunk] - logp).mean())
                 stats["clip_frac"] += float(((ratio - 1).abs() > s.clip).float().mean())
             count += 1

@@ -32,8 +32,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lab.search_space import (CategoricalParameter, CompositionParameter, ContinuousParameter, IntegerParameter,
-                              SearchSpace)
+from lab.search_space import (
+    CategoricalParameter,
+    CompositionParameter,
+    ContinuousParameter,
+    IntegerParameter,
+    SearchSpace,
+)
 
 __all__ = ["KINDS", "RandomFeatureTasks", "TabulatedTasks", "TaskBatch", "TaskFamily", "build_batch", "concat",
            "random_candidates", "random_space"]
@@ -172,9 +177,14 @@ class RandomFeatureTasks:
             phase = rng.uniform(0, 2 * math.pi, self.n_features)
             weights = rng.standard_normal(self.n_features)
             f = np.sqrt(2.0 / self.n_features) * np.cos(x @ omega.T / (ls * math.sqrt(space.dim)) + phase) @ weights
-            spaces.append(space); params.append(tuple(p)); rows.append(x); values.append(f)
-            noise.append(rng.uniform(*self.noise) * float(np.std(f) + 1e-12)); dims.append(space.dim)
-            ls_all.append(ls); fam.append(f"rff:{kind}")
+            spaces.append(space)
+            params.append(tuple(p))
+            rows.append(x)
+            values.append(f)
+            noise.append(rng.uniform(*self.noise) * float(np.std(f) + 1e-12))
+            dims.append(space.dim)
+            ls_all.append(ls)
+            fam.append(f"rff:{kind}")
         return build_batch(spaces, params, rows, values, noise, fam, ls_all)
 
 
@@ -203,7 +213,9 @@ class TabulatedTasks:
             w = int(rng.integers(self.values.shape[0]))
             idx = rng.choice(len(self.params), size=k, replace=False)
             v = self.values[w, torch.from_numpy(idx)]
-            rows.append(enc[idx]); vals.append(v); params.append(tuple(self.params[i] for i in idx))
+            rows.append(enc[idx])
+            vals.append(v)
+            params.append(tuple(self.params[i] for i in idx))
             noise.append(rng.uniform(*self.noise) * float(v.std()))
         return TaskBatch(_pad(rows, k, self.space.dim), torch.stack(vals).to(torch.float64),
                          torch.tensor(noise, dtype=torch.float64), torch.full((n,), self.space.dim),

@@ -130,9 +130,10 @@ class GPFit:
                         ) -> tuple[Tensor, Tensor, Tensor]:
         """Mean, variance given the observations only, and variance given the ``extra`` points too, each ``(B, K)``."""
         N = self.X.shape[1]
-        none = extra is None or extra.shape[1] == 0 or extra_mask is None or not bool(extra_mask.any())
-        joint = self.X if none else torch.cat([self.X, extra], 1)
-        jmask = self.mask if none else torch.cat([self.mask, extra_mask], 1)
+        if extra is None or extra.shape[1] == 0 or extra_mask is None or not bool(extra_mask.any()):
+            none, joint, jmask = True, self.X, self.mask
+        else:
+            none, joint, jmask = False, torch.cat([self.X, extra], 1), torch.cat([self.mask, extra_mask], 1)
         s = self.scale[:, None]
         kj = matern52(C, joint, self.lengthscale) * jmask[:, None, :] * s[:, :, None]
         kx = kj[:, :, :N]

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from lab.reward import RewardDefinition, RewardTerm
-from lab.search_space import CategoricalParameter, ContinuousParameter, SearchSpace
-from lab.state import Objective
 from db.engine import Store, open_store
 from db.ledger import create_campaign
 from db.models import Base
+from lab.reward import RewardDefinition, RewardTerm
+from lab.search_space import CategoricalParameter, ContinuousParameter, SearchSpace
+from lab.state import Objective
 
 T0 = datetime(2026, 1, 5, 22, 0, tzinfo=timezone.utc)
 

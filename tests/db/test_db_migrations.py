@@ -8,7 +8,13 @@ from sqlalchemy import inspect
 
 from db.engine import Store, open_store
 from db.models import Base
-from db.upgrade import MIGRATIONS_DIR, current_revision, downgrade_to, head_revision, upgrade_to_head
+from db.upgrade import (
+    MIGRATIONS_DIR,
+    current_revision,
+    downgrade_to,
+    head_revision,
+    upgrade_to_head,
+)
 
 
 def _differences(store: Store) -> list[object]:

@@ -8,8 +8,14 @@ import pytest
 
 from db.engine import Store
 from db.errors import CampaignNotFound, ClaimLost
-from db.ledger import (claim_campaign, get_campaign, get_reward_definition, heartbeat, list_campaigns,
-                       set_campaign_status)
+from db.ledger import (
+    claim_campaign,
+    get_campaign,
+    get_reward_definition,
+    heartbeat,
+    list_campaigns,
+    set_campaign_status,
+)
 
 
 def test_a_new_campaign_is_queued_with_its_spec_and_reward(store: Store, new_campaign, spec_for, reward_v1, t0) -> None:

@@ -29,7 +29,7 @@ def test_concurrent_claims_take_each_campaign_exactly_once(store: Store, new_cam
                     time.sleep(0.02)  # hold the claim's lock open while the others try
                 with lock:
                     claimed.append((name, info.id))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(f"worker-{i}",)) for i in range(4)]
@@ -46,9 +46,9 @@ def test_concurrent_claims_take_each_campaign_exactly_once(store: Store, new_cam
 
 
 def test_concurrent_intents_on_one_instrument_admit_exactly_one(store: Store, new_campaign, t0) -> None:
-    from lab.experiment import Proposal
-    from db.errors import InstrumentBusy
+    from db.errors import InstrumentClaimed
     from db.ledger import busy_instruments, plan_steps, record_decision
+    from lab.experiment import Proposal
 
     step_ids = []
     for _ in range(4):
@@ -69,9 +69,9 @@ def test_concurrent_intents_on_one_instrument_admit_exactly_one(store: Store, ne
                 claim_step_intent(s, step_id, "furnace-1", t0, None, None)
                 time.sleep(0.05)
             outcomes.append("claimed")
-        except InstrumentBusy:
+        except InstrumentClaimed:
             outcomes.append("busy")
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             outcomes.append(repr(exc))
 
     threads = [threading.Thread(target=worker, args=(sid,)) for sid in step_ids]

@@ -6,12 +6,20 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from lab.errors import StateTransitionError
-from lab.experiment import ExperimentState, Proposal
 from db.engine import Store
 from db.errors import CampaignNotFound, ExperimentNotFound, InvalidTransition
-from db.ledger import (approve_decision, count_by_state, get_decision, get_experiment, list_decisions,
-                       list_experiments, record_decision, transition)
+from db.ledger import (
+    approve_decision,
+    count_by_state,
+    get_decision,
+    get_experiment,
+    list_decisions,
+    list_experiments,
+    record_decision,
+    transition,
+)
+from lab.errors import StateTransitionError
+from lab.experiment import ExperimentState, Fallback, Proposal
 
 S = ExperimentState
 H = timedelta(hours=1)
@@ -144,3 +152,15 @@ def test_missing_experiment(store: Store, t0) -> None:
     with pytest.raises(ExperimentNotFound, match="no experiment with id 5"):
         with store.session() as s:
             transition(s, 5, S.DISPATCHED, t0)
+
+
+def test_a_fallback_pick_is_kept_with_its_decision(store: Store, new_campaign, t0) -> None:
+    cid = new_campaign()
+    picks = [Proposal({"temperature_c": 800.0 + i, "atmosphere": "air"}, "rl", "v1", 0.0, {"acq": 1.0},
+                      None if i else Fallback("qlognei", "guardrail: 9 dimensions, trained on 1-6")) for i in range(2)]
+    with store.session() as s:
+        record_decision(s, cid, picks, pending_ids=[], made_at=t0, expected_completion=None, deadline=None)
+    with store.session() as s:
+        (d,) = list_decisions(s, cid)
+    assert d.fallbacks == (Fallback("qlognei", "guardrail: 9 dimensions, trained on 1-6"), None)
+    assert d.detail["proposal_details"][1] == {"acq": 1.0}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lab.experiment import Measurement, Proposal
 from db.engine import Store
 from db.errors import ExperimentNotFound
 from db.ledger import load_measurements, plan_steps, record_decision, store_measurement
+from lab.experiment import Measurement, Proposal
 
 
 def _experiment(store: Store, cid: int, t0) -> int:

@@ -8,8 +8,16 @@ import pytest
 
 from db.engine import Store
 from db.errors import CampaignNotFound, ConflictingRecord, PolicyVersionNotFound
-from db.ledger import (get_policy_version, get_policy_version_by_sha, latest_policy_version, list_events,
-                       list_policy_versions, log_event, policy_sha256, store_policy_version)
+from db.ledger import (
+    get_policy_version,
+    get_policy_version_by_sha,
+    latest_policy_version,
+    list_events,
+    list_policy_versions,
+    log_event,
+    policy_sha256,
+    store_policy_version,
+)
 
 H = timedelta(hours=1)
 

@@ -6,13 +6,23 @@ from datetime import timedelta
 
 import pytest
 
-from lab.experiment import Proposal
-from lab.reward import RewardDefinition, RewardTerm
 from db.engine import Store
 from db.errors import ConflictingRecord, RewardVersionNotFound
-from db.ledger import (add_reward_definition, get_campaign, get_reward_definition, latest_analysis, latest_objectives,
-                       list_reward_definitions, record_decision, rewards_for, set_active_reward_version,
-                       store_analysis, store_reward)
+from db.ledger import (
+    add_reward_definition,
+    get_campaign,
+    get_reward_definition,
+    latest_analysis,
+    latest_objectives,
+    list_reward_definitions,
+    record_decision,
+    rewards_for,
+    set_active_reward_version,
+    store_analysis,
+    store_reward,
+)
+from lab.experiment import Proposal
+from lab.reward import RewardDefinition, RewardTerm
 
 H = timedelta(hours=1)
 V2 = RewardDefinition("v2", (RewardTerm("target_fraction", 1.0), RewardTerm("impurity_fraction", 0.5)), -2.0)

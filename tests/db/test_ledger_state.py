@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from db.engine import Store
+from db.ledger import (
+    add_reward_definition,
+    load_state,
+    record_decision,
+    store_analysis,
+    store_reward,
+    transition,
+)
 from lab.experiment import ExperimentState, Proposal
 from lab.reward import RewardDefinition, RewardTerm
 from lab.state import CampaignState, Observation, PendingExperiment
-from db.engine import Store
-from db.ledger import add_reward_definition, load_state, record_decision, store_analysis, store_reward, transition
 
 S = ExperimentState
 H = timedelta(hours=1)

@@ -6,12 +6,24 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from lab.experiment import Proposal
 from db.engine import Store
-from db.errors import DuplicateDispatch, InstrumentBusy, InvalidTransition, StepNotFound
-from db.ledger import (ack_step, busy_instruments, claim_step_intent, fail_step, finish_step, get_step,
-                       next_planned_step, open_steps, plan_steps, record_decision, release_step, step_history)
+from db.errors import DuplicateDispatch, InstrumentClaimed, InvalidTransition, StepNotFound
+from db.ledger import (
+    ack_step,
+    busy_instruments,
+    claim_step_intent,
+    fail_step,
+    finish_step,
+    get_step,
+    next_planned_step,
+    open_steps,
+    plan_steps,
+    record_decision,
+    release_step,
+    step_history,
+)
 from db.models import Step
+from lab.experiment import Proposal
 
 H = timedelta(hours=1)
 PLAN = [("dose", "doser", {"masses_mg": {"BaCO3": 197.3, "TiO2": 79.9}}),
@@ -106,7 +118,7 @@ def test_instruments_are_shared_across_campaigns_one_step_at_a_time(store: Store
         xa = plan_steps(s, ea, [PLAN[2]], t0)[0]
         xb = plan_steps(s, eb, [PLAN[2]], t0)[0]
         claim_step_intent(s, xa.id, "xrd-1", t0, t0 + 0.5 * H, t0 + H)
-    with pytest.raises(InstrumentBusy, match=xa.idempotency_key):
+    with pytest.raises(InstrumentClaimed, match=xa.idempotency_key):
         with store.session() as s:
             claim_step_intent(s, xb.id, "xrd-1", t0, t0 + 0.5 * H, t0 + H)
     with store.session() as s:

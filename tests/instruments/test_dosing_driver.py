@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from instruments.dosing import dosing_duration_s
-from instruments.errors import DeviceLimitError, InstrumentBusy, JobAborted, JobConflict, LimitViolation, NotReady
+from instruments.errors import (
+    DeviceLimitError,
+    InstrumentBusy,
+    JobAborted,
+    JobConflict,
+    LimitViolation,
+    NotReady,
+)
 from instruments.transport import SerialTransport
 
 MASSES = {"BaCO3": 591.2, "TiO2": 408.8}

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from instruments.errors import CommandError, DeviceLimitError, GarbledReply, InstrumentTimeout
+from instruments.errors import (
+    CommandError,
+    DeviceLimitError,
+    GarbledReply,
+    InstrumentTimeout,
+)
 from instruments.recording import ReplayTransport
 from instruments.scpi import ScpiClient, parse_error_reply
 

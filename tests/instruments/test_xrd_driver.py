@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from instruments.diffractometer import scan_points
-from instruments.errors import InstrumentBusy, JobAborted, JobConflict, LimitViolation, NotReady, UnknownJob
+from instruments.errors import (
+    InstrumentBusy,
+    JobAborted,
+    JobConflict,
+    LimitViolation,
+    NotReady,
+    UnknownJob,
+)
 
 
 def test_identify_and_idle(xrd):

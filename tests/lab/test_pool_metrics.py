@@ -21,7 +21,8 @@ from lab.metrics import (
     score_reference,
     top_curve,
 )
-from lab.pools import PoolError, find_pool, load_manifest, load_pool
+from lab.pool_manifest import PoolError, find_pool, load_manifest
+from lab.pools import load_pool
 from lab.search_space import CompositionParameter
 
 POOLS = Path(os.environ.get("LAB_POOLS_DIR") or Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pools")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
-from lab.search_space import CategoricalParameter, ContinuousParameter, IntegerParameter, SearchSpace
+
+from lab.search_space import (
+    CategoricalParameter,
+    ContinuousParameter,
+    IntegerParameter,
+    SearchSpace,
+)
 from lab.state import CampaignState, Objective, PendingExperiment
 from policies import make_policy
 from policies.protocol import point_key

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from lab.search_space import CompositionParameter, ContinuousParameter, SearchSpace
 from lab.state import CampaignState, Objective, Observation, PendingExperiment
 from policies.candidates import candidate_pool, sobol_unit

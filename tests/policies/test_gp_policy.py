@@ -26,7 +26,7 @@ def test_valid_distinct_proposals_in_a_mixed_space(space, make_state) -> None:
     for p in proposals:
         space.check(p.params)
         assert p.policy == "qlognei" and p.policy_version == "1+mc_samples=64,pool_size=256" and p.log_prob == 0.0
-        assert "fallback" not in p.detail
+        assert p.fallback is None
         assert p.detail["acquisition"] == "qLogNEI" and isinstance(p.detail["acq_value"], float)
         assert p.detail["n_train"] == 12 and p.detail["n_pending"] == 2
     assert [p.detail["pick"] for p in proposals] == [0, 1, 2, 3]
@@ -67,8 +67,8 @@ def test_too_few_observations_falls_back_to_sobol_and_says_so(space, make_state)
     assert len(proposals) == 3
     for p in proposals:
         space.check(p.params)
-        assert p.detail["fallback"] == "sobol"
-        assert p.detail["reason"].startswith("too few observations for a GP (2 usable, n_init=3)")
+        assert p.fallback.policy == "sobol"
+        assert p.fallback.reason.startswith("too few observations for a GP (2 usable, n_init=3)")
         assert p.policy == "qlognei"
     sobol = make_policy("sobol").propose(make_state(space, n_obs=2, n_pending=1), 3)
     assert [p.params for p in proposals] == [p.params for p in sobol]
@@ -79,7 +79,7 @@ def test_equal_targets_fall_back_with_a_reason(space, make_state) -> None:
     proposals = make_policy("qlognei", **SMALL).propose(state, 2)
     assert len(proposals) == 2
     for p in proposals:
-        assert p.detail["fallback"] == "sobol" and "all training targets are equal" in p.detail["reason"]
+        assert p.fallback.policy == "sobol" and "all training targets are equal" in p.fallback.reason
 
 
 def test_gp_failure_falls_back_and_logs(space, monkeypatch, caplog, make_state) -> None:
@@ -90,7 +90,7 @@ def test_gp_failure_falls_back_and_logs(space, monkeypatch, caplog, make_state) 
     with caplog.at_level(logging.WARNING, logger="policies.gp"):
         proposals = make_policy("qlognei", **SMALL).propose(make_state(space, n_obs=8), 2)
     assert len(proposals) == 2
-    assert proposals[0].detail["reason"] == "GP step failed: RuntimeError: cholesky failed"
+    assert proposals[0].fallback.reason == "GP step failed: RuntimeError: cholesky failed"
     assert "falling back to Sobol" in caplog.text
 
 
@@ -109,7 +109,7 @@ def test_gp_proposals_beat_random_ones_on_a_smooth_bump() -> None:
         obs = tuple(Observation(p.params, {"f": _bump(p.params)}, _bump(p.params)) for p in init)
         state = CampaignState(space, (Objective("f"),), obs, seed=seed, decision_index=1)
         picks = gp.propose(state, 4)
-        assert all("fallback" not in p.detail for p in picks)
+        assert all(p.fallback is None for p in picks)
         gp_scores += [_bump(p.params) for p in picks]
         random_scores += [_bump(p.params) for p in rnd.propose(state, 4)]
     assert statistics.median(gp_scores) > statistics.median(random_scores)

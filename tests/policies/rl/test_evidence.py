@@ -6,7 +6,14 @@ import math
 
 import torch
 
-from policies.rl.evidence import CAND_FEATURES, GLOBAL_FEATURES, TEACHERS, EvidenceInput, FitSettings, featurize
+from policies.rl.evidence import (
+    CAND_FEATURES,
+    GLOBAL_FEATURES,
+    TEACHERS,
+    EvidenceInput,
+    FitSettings,
+    featurize,
+)
 
 F = {name: i for i, name in enumerate(CAND_FEATURES)}
 G = {name: i for i, name in enumerate(GLOBAL_FEATURES)}

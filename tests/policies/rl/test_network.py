@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from policies.rl.evidence import CAND_FEATURES, GLOBAL_FEATURES
-from policies.rl.network import AcquisitionNet, NetConfig, log_prob_of, sample_without_replacement
+from policies.rl.network import (
+    AcquisitionNet,
+    NetConfig,
+    log_prob_of,
+    sample_without_replacement,
+)
 
 
 def _random_mask(B: int, K: int, q: int, gen: torch.Generator) -> torch.Tensor:
@@ -59,7 +64,9 @@ def test_first_pick_frequencies_match_the_softmax() -> None:
     # the second pick follows p_j / (1 - p_first): check it for the most frequent first pick
     first = picks[:, 0] == 4
     m = int(first.sum())
-    q = p.clone(); q[4] = 0; q = q / q.sum()
+    q = p.clone()
+    q[4] = 0
+    q = q / q.sum()
     freq2 = torch.bincount(picks[first, 1], minlength=K).double()[:7] / m
     assert freq2[4] == 0
     assert ((freq2 - q.double()).abs() <= 5 * (q * (1 - q) / m).sqrt().double() + 1e-12).all()

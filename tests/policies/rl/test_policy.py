@@ -15,9 +15,9 @@ from policies import make_policy
 from policies.errors import PolicyArgumentError
 from policies.protocol import Policy, check_proposals, point_key
 from policies.rl.checkpoint import PolicyBundle
+from policies.rl.evidence import FEATURE_SET, GLOBAL_FEATURES
 from policies.rl.network import AcquisitionNet
 from policies.rl.policy import ENV_POLICY_FILE, RLPolicy, pick_log_probs
-from policies.rl.evidence import FEATURE_SET, GLOBAL_FEATURES
 
 CONFIG = {"trained_range": {"dims": [1, 6], "lengthscale": [0.01, 1e4], "noise": [0, 1]}, "horizon": 20,
           "features": FEATURE_SET, "fit": {"gp_steps": 20, "trees": 8}}
@@ -60,7 +60,7 @@ def test_proposals_keep_the_contract_and_carry_the_version(make_state) -> None:
     assert len(set(_keys(space, proposals))) == 3
     for r, p in enumerate(proposals):
         assert p.policy == "rl" and p.policy_version == policy.version
-        assert p.log_prob < 0 and "fallback" not in p.detail
+        assert p.log_prob < 0 and p.fallback is None
         assert p.detail["pick"] == r and p.detail["n_train"] == 8 and p.detail["n_pending"] == 2
         assert p.detail["pool_size"] == POOL and p.detail["mode"] == "sample"
     assert len(policy.propose(make_state(space, 8, budget=2, score=_score), 3)) == 2
@@ -125,7 +125,7 @@ def test_with_candidates_it_proposes_only_untried_candidates() -> None:
     state = CampaignState(space, (Objective("y"),), obs, (PendingExperiment(cands[6]),), seed=4)
     policy = _policy().with_candidates(cands)
     proposals = policy.propose(state, 3)
-    assert len(proposals) == 3 and all("fallback" not in p.detail for p in proposals)
+    assert len(proposals) == 3 and all(p.fallback is None for p in proposals)
     check_proposals(state, 3, proposals)
     allowed = {point_key(space.encode(p)) for p in cands[7:]}
     assert set(_keys(space, proposals)) <= allowed
@@ -144,7 +144,7 @@ def test_too_few_observations_fall_back_to_sobol(make_state) -> None:
         proposals = policy.propose(state, 3)
         assert len(proposals) == 3
         check_proposals(state, 3, proposals)
-        assert all(p.detail["fallback"] == "sobol" and p.log_prob == 0.0 for p in proposals)
+        assert all(p.fallback.policy == "sobol" and p.log_prob == 0.0 for p in proposals)
         assert all(p.policy == "rl" and p.policy_version == policy.version for p in proposals)
 
 
@@ -159,16 +159,16 @@ def test_guardrail_falls_back_to_the_better_fitting_baseline_outside_the_trained
     assert len(proposals) == 2
     check_proposals(state, 2, proposals)
     for p in proposals:
-        assert p.detail["fallback"] in ("qlognei", "rf-ei") and "dimension" in p.detail["reason"]
-        assert "held-out log density" in p.detail["reason"]
-        assert p.detail["reason"].startswith("guardrail: ") and p.log_prob == 0.0 and p.policy == "rl"
+        assert p.fallback.policy in ("qlognei", "rf-ei") and "dimension" in p.fallback.reason
+        assert "held-out log density" in p.fallback.reason
+        assert p.fallback.reason.startswith("guardrail: ") and p.log_prob == 0.0 and p.policy == "rl"
     cands = [{f"x{i}": ((j * (i + 3)) % 11) / 10 for i in range(4)} for j in range(20)]
     on_set = _policy(narrow).with_candidates(cands).propose(state, 2)
-    assert all(p.detail["fallback"] in ("qlognei", "rf-ei") for p in on_set)
+    assert all(p.fallback.policy in ("qlognei", "rf-ei") for p in on_set)
     assert set(_keys(space, on_set)) <= {point_key(space.encode(c)) for c in cands}
     unguarded = _policy(narrow, guardrail=False).propose(state, 2)
-    assert all("fallback" not in p.detail and p.log_prob < 0 for p in unguarded)
-    assert all("fallback" not in p.detail for p in _policy().propose(state, 2))  # dims [1, 6] cover 4
+    assert all(p.fallback is None and p.log_prob < 0 for p in unguarded)
+    assert all(p.fallback is None for p in _policy().propose(state, 2))  # dims [1, 6] cover 4
 
 
 def _feats(ls: list[float], noise: float):

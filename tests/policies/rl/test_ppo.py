@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import torch
-
 import pytest
+import torch
 
 from policies.rl.env import BatchedCampaigns
 from policies.rl.evidence import CAND_FEATURES, TEACHERS
 from policies.rl.network import AcquisitionNet, log_prob_of
-from policies.rl.ppo import (PPOSettings, Rollout, _advantages, best_teacher, evaluate, imitation_loss, ppo_update,
-                             rollout, teacher_labels)
+from policies.rl.ppo import (
+    PPOSettings,
+    Rollout,
+    _advantages,
+    best_teacher,
+    evaluate,
+    imitation_loss,
+    ppo_update,
+    rollout,
+    teacher_labels,
+)
 from policies.rl.tasks import RandomFeatureTasks
 
 

@@ -10,7 +10,13 @@ import torch
 
 from lab.search_space import ContinuousParameter, SearchSpace
 from policies.protocol import point_key
-from policies.rl.tasks import KINDS, RandomFeatureTasks, TabulatedTasks, TaskBatch, concat
+from policies.rl.tasks import (
+    KINDS,
+    RandomFeatureTasks,
+    TabulatedTasks,
+    TaskBatch,
+    concat,
+)
 
 
 def _same(a: TaskBatch, b: TaskBatch) -> bool:

@@ -1,0 +1,138 @@
+"""Campaign control from the CLI: pause, resume, cancel, approve, relabel.
+
+Each function changes the store only; the engine that runs the campaign reads the store on every
+tick and follows (``paused``: results are still collected, nothing new is dispatched;
+``cancelled``: unstarted experiments are cancelled, started ones finish and are recorded).
+
+Reward files (``lab relabel ID --reward FILE``) are TOML::
+
+    version = "v2"
+    terms = [{ objective = "target_fraction", weight = 1.0 }, { objective = "impurity_fraction", weight = -0.5 }]
+    failure_reward = -0.5
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+import db
+from flows.campaign.analysis import reward_experiment
+from flows.errors import CampaignControlError
+from lab.errors import SpecError
+from lab.experiment import ExperimentState
+from lab.reward import RewardDefinition
+from lab.spec import (
+    SOLID_STATE_QUANTITIES,
+    CampaignSpec,
+    RewardSpec,
+    read_toml,
+    spec_problems,
+)
+
+__all__ = ["CampaignControlError", "RelabelResult", "approve", "cancel", "load_reward_file", "pause", "relabel", "resume"]
+
+_ALLOWED = {
+    "pause": ("queued", "running"),
+    "resume": ("paused",),
+    "cancel": ("queued", "running", "paused"),
+}
+
+
+def _move(store: db.Store, campaign_id: int, action: str, status: str, at: datetime) -> str:
+    with store.session() as s:
+        info = db.get_campaign(s, campaign_id)
+        if info.status not in _ALLOWED[action]:
+            raise CampaignControlError(f"campaign {campaign_id} is {info.status}; only {' or '.join(_ALLOWED[action])} "
+                                       f"campaigns can be {action}d" if action != "cancel" else
+                                       f"campaign {campaign_id} is {info.status}; only queued, running or paused campaigns can be cancelled")
+        if action == "resume" and info.started_at is None:
+            status = "queued"  # paused before it ever ran: back in the queue
+        db.set_campaign_status(s, campaign_id, status, at)
+        db.log_event(s, at, "info", f"campaign_{action}", f"campaign {campaign_id} {action}d by a scientist", campaign_id=campaign_id)
+    return status
+
+
+def pause(store: db.Store, campaign_id: int, at: datetime) -> str:
+    """Stop dispatching; experiments in flight are still collected. Returns the new status."""
+    return _move(store, campaign_id, "pause", "paused", at)
+
+
+def resume(store: db.Store, campaign_id: int, at: datetime) -> str:
+    """Let a paused campaign go on (its worker takes it back on the next tick)."""
+    return _move(store, campaign_id, "resume", "running", at)
+
+
+def cancel(store: db.Store, campaign_id: int, at: datetime) -> str:
+    """Cancel: nothing new is dispatched; started experiments finish and are recorded."""
+    with store.session() as s:
+        never_ran = db.get_campaign(s, campaign_id).started_at is None
+    status = _move(store, campaign_id, "cancel", "cancelled", at)
+    if never_ran:  # no engine will ever tick it: cancel its unstarted experiments here
+        with store.session() as s:
+            for e in db.list_experiments(s, campaign_id, states=[ExperimentState.PROPOSED]):
+                db.transition(s, e.id, ExperimentState.CANCELLED, at, reason="campaign cancelled before it ran")
+    return status
+
+
+def approve(store: db.Store, campaign_id: int, at: datetime) -> list[int]:
+    """Approve every batch of the campaign still awaiting approval; returns their decision indices."""
+    with store.session() as s:
+        info = db.get_campaign(s, campaign_id)
+        if info.status not in ("queued", "running", "paused"):
+            raise CampaignControlError(f"campaign {campaign_id} is {info.status}; there is nothing to approve")
+        waiting = [d for d in db.list_decisions(s, campaign_id) if d.approved_at is None]
+        for d in waiting:
+            db.approve_decision(s, d.id, at)
+    return [d.index for d in waiting]
+
+
+def load_reward_file(path: str | Path) -> RewardDefinition:
+    """Read and validate a reward file (see the module docstring)."""
+    path = Path(path)
+    data = read_toml(path)
+    try:
+        spec = RewardSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(str(path), spec_problems(exc)) from None
+    problems = [f"terms[{i}].objective: {t.objective!r} is not measured (measured: {list(SOLID_STATE_QUANTITIES)})"
+                for i, t in enumerate(spec.terms) if t.objective not in SOLID_STATE_QUANTITIES]
+    if not spec.terms:
+        problems.append("terms: give at least one {objective, weight}")
+    if problems:
+        raise SpecError(str(path), problems)
+    return RewardDefinition.from_dict(spec.model_dump())
+
+
+@dataclass(frozen=True)
+class RelabelResult:
+    """What a relabel did: the version, how many rewards it computed, and whether it is now active."""
+
+    version: str
+    rewarded: int
+    failed: int
+    active: bool
+
+
+def relabel(store: db.Store, campaign_id: int, reward: RewardDefinition, at: datetime, activate: bool = False) -> RelabelResult:
+    """Recompute every experiment's reward under ``reward`` from its stored analysis; old ones are kept."""
+    with store.session() as s:
+        info = db.get_campaign(s, campaign_id)
+        spec = CampaignSpec.from_store_dict(info.spec)
+        db.add_reward_definition(s, campaign_id, reward, at)
+        rewarded = failed = 0
+        for e in db.list_experiments(s, campaign_id):
+            if e.state == ExperimentState.FAILED:
+                db.store_reward(s, e.id, reward.version, reward.failure_reward, at)
+                failed += 1
+            elif e.state in (ExperimentState.MEASURED, ExperimentState.REWARDED) and db.latest_objectives(s, e.id):
+                reward_experiment(s, spec, e.id, at, version=reward.version)
+                rewarded += 1
+        if activate:
+            db.set_active_reward_version(s, campaign_id, reward.version)
+        db.log_event(s, at, "info", "relabel", f"rewards recomputed under {reward.version} for {rewarded + failed} experiments",
+                     campaign_id=campaign_id)
+    return RelabelResult(reward.version, rewarded, failed, activate)

@@ -1,0 +1,195 @@
+"""The instrument-facing half of the campaign engine: steps in flight, exactly once.
+
+A :class:`StepDispatcher` belongs to one :class:`~flows.campaign.engine.CampaignEngine`. It
+**polls** every step in flight on its instrument and, for a finished job, stores its raw results
+(the measurement first, then the instrument is released, then the step is marked done, so a crash
+at any point leaves a state the next poll can finish from); it **claims and sends** a step by
+committing the intent, with the step's idempotency key and deadline, before any byte goes out, and
+the acknowledgement after. A job the device does not know is sent again if it was never
+acknowledged, and lost if it was; a refusal for good loses the experiment at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+import db
+from flows.campaign import instrument_calls as calls
+from flows.errors import FlowError
+from instruments.errors import (
+    CommandError,
+    DeviceLimitError,
+    InstrumentError,
+    JobConflict,
+    LimitViolation,
+)
+from instruments.protocol import JobInstrument
+from lab.clock import Clock
+from lab.experiment import ExperimentState
+
+__all__ = ["REFUSED_FOR_GOOD", "StepDispatcher", "has_open_step"]
+
+S = ExperimentState
+#: Refusals of the command itself: sending it again, now or after a restart, can never succeed.
+REFUSED_FOR_GOOD = (LimitViolation, DeviceLimitError, CommandError, JobConflict)
+
+
+@dataclass
+class StepDispatcher:
+    """Polls, sends and reconciles one campaign's instrument steps.
+
+    Args:
+        store: the open store.
+        campaign_id: the campaign whose steps these are.
+        instruments: driver per instrument name.
+        clock: the campaign's clock.
+        deadline_factor: a step's deadline is its expected end plus this fraction of its duration...
+        deadline_min_s: ...but at least this many seconds (seconds).
+        on_event: called with a short text for each thing that happened.
+    """
+
+    store: db.Store
+    campaign_id: int
+    instruments: Mapping[str, JobInstrument]
+    clock: Clock
+    deadline_factor: float
+    deadline_min_s: float
+    on_event: Callable[[str], None] = lambda text: None
+    due: dict[int, datetime] = field(default_factory=dict, init=False)
+
+    def poll(self) -> None:
+        """Poll every step in flight; store finished jobs' results, resend unknown intents, lose the hopeless."""
+        with self.store.session() as s:
+            steps = db.open_steps(s, self.campaign_id)
+        for step in steps:
+            try:
+                self._poll_step(step)
+            except InstrumentError as exc:
+                self._event("warning", "poll_failed", f"{step.instrument}: polling {step.idempotency_key} failed: {exc}")
+
+    def _poll_step(self, step: db.StepInfo) -> None:
+        now = self.clock.now()
+        inst = self.instruments[_held_by(step)]
+        st = calls.call(inst, "job_status", step.idempotency_key)
+        if st.state == "busy":
+            self.due[step.id] = now + timedelta(seconds=max(st.seconds_left or 0.0, 1.0))
+            if step.state == "intent":
+                self._ack(step, now)
+            self._check_deadline(step, now, st.state)
+        elif st.state in ("done", "aborted", "unloaded"):
+            self._ingest(step, inst, now)
+        elif st.state == "unknown":
+            self._resend_or_lose(step, inst, now)
+        else:  # error
+            self._check_deadline(step, now, st.state)
+
+    def _ingest(self, step: db.StepInfo, inst: JobInstrument, now: datetime) -> None:
+        with self.store.session() as s:
+            have = {m.name for m in db.load_measurements(s, step.experiment_id)}
+        results = [m for m in calls.collect(step.instrument_kind, inst, step.idempotency_key) if m.name not in have] \
+            if not _already_collected(step.instrument_kind, have) else []
+        with self.store.session() as s:
+            for m in results:
+                db.store_measurement(s, step.experiment_id, m, now, step_id=step.id)
+        calls.release(step.instrument_kind, inst, step.idempotency_key)
+        with self.store.session() as s:
+            if step.state == "intent":
+                db.ack_step(s, step.id, now)
+            db.finish_step(s, step.id, now)
+            self._mark_running(s, step.experiment_id, now)
+        self.due.pop(step.id, None)
+        self.on_event(f"{step.instrument} finished {step.name} of {step.idempotency_key.split(':')[0]}")
+
+    def _resend_or_lose(self, step: db.StepInfo, inst: JobInstrument, now: datetime) -> None:
+        """The device has no record of this job.
+
+        Never acknowledged: the intent was committed but the command never arrived (a crash or a
+        dropped link in between), so sending it now cannot start it twice: claim it again with a
+        fresh deadline and send. Acknowledged: the device lost a job it had started (a power cut,
+        a reset), so the experiment is lost.
+        """
+        if step.state == "intent":
+            self.claim_and_send(step, _held_by(step))
+            return
+        self._lose(step, now, f"{step.instrument} has no record of {step.idempotency_key}, which it had acknowledged")
+
+    def _check_deadline(self, step: db.StepInfo, now: datetime, device_state: str) -> None:
+        if step.deadline is not None and now > step.deadline:
+            self._lose(step, now, f"deadline {step.deadline:%Y-%m-%d %H:%M} passed; {step.instrument} reports {device_state}")
+
+    def _lose(self, step: db.StepInfo, now: datetime, reason: str) -> None:
+        with self.store.session() as s:
+            db.fail_step(s, step.id, now, reason, lost=True)
+            db.transition(s, step.experiment_id, S.LOST, now, reason=reason)
+            db.log_event(s, now, "warning", "experiment_lost", reason, campaign_id=self.campaign_id,
+                         detail={"experiment_id": step.experiment_id})
+        self.due.pop(step.id, None)
+        self.on_event(f"lost {step.idempotency_key}: {reason}")
+
+    def claim_and_send(self, step: db.StepInfo, name: str) -> None:
+        """Commit the intent of ``step`` on instrument ``name`` (with its deadline), then send it."""
+        now = self.clock.now()
+        inst = self.instruments[name]
+        expected = calls.expected_duration_s(step.instrument_kind, inst, step.command)
+        grace = max(self.deadline_min_s, self.deadline_factor * expected)
+        done_at = now + timedelta(seconds=expected)
+        with self.store.session() as s:
+            step = db.claim_step_intent(s, step.id, name, now, done_at, done_at + timedelta(seconds=grace))
+            exp = db.get_experiment(s, step.experiment_id)
+            if exp.state == S.PROPOSED:
+                db.transition(s, exp.id, S.DISPATCHED, now)
+        self._send(step, inst)
+
+    def _send(self, step: db.StepInfo, inst: JobInstrument) -> None:
+        """Send the step's command; the intent is already committed."""
+        now = self.clock.now()
+        with self.store.session() as s:
+            sample_id = db.get_experiment(s, step.experiment_id).sample_id
+        try:
+            calls.start(step.instrument_kind, inst, step.idempotency_key, sample_id, step.command)
+        except REFUSED_FOR_GOOD as exc:
+            self._lose(step, self.clock.now(), f"{inst.name} refused {step.idempotency_key}: {exc}")
+            return  # re-claiming and resending it would loop for ever (see _resend_or_lose)
+        except InstrumentError as exc:
+            self._event("warning", "dispatch_failed", f"{inst.name}: sending {step.idempotency_key} failed: {exc}")
+            return  # the intent stays; the next poll finds the job unknown and claims and sends it again
+        self._ack(step, now)
+        if step.expected_done_at is not None:
+            self.due[step.id] = step.expected_done_at
+        self.on_event(f"{inst.name} started {step.name} of {sample_id}")
+
+    def _ack(self, step: db.StepInfo, now: datetime) -> None:
+        with self.store.session() as s:
+            db.ack_step(s, step.id, now)
+            self._mark_running(s, step.experiment_id, now)
+
+    @staticmethod
+    def _mark_running(s: Session, experiment_id: int, now: datetime) -> None:
+        if db.get_experiment(s, experiment_id).state == S.DISPATCHED:
+            db.transition(s, experiment_id, S.RUNNING, now)
+
+    def _event(self, level: str, kind: str, message: str) -> None:
+        with self.store.session() as s:
+            db.log_event(s, self.clock.now(), level, kind, message, campaign_id=self.campaign_id)
+        self.on_event(message)
+
+
+def has_open_step(s: Session, experiment_id: int) -> bool:
+    """Whether the experiment has a step in flight (intent committed or acknowledged)."""
+    return any(st.state in ("intent", "acked") for st in db.list_steps(s, experiment_id))
+
+
+def _held_by(step: db.StepInfo) -> str:
+    """The instrument a step in flight was claimed on (the ledger sets it with the intent)."""
+    if step.instrument is None:
+        raise FlowError(f"step {step.idempotency_key} is {step.state} but names no instrument; the ledger is inconsistent")
+    return step.instrument
+
+
+def _already_collected(kind: str, have: set[str]) -> bool:
+    expected = {"dosing": "dosed_mg", "furnace": "temperature_log", "xrd": "xrd_pattern"}[kind]
+    return expected in have

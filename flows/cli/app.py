@@ -1,0 +1,297 @@
+"""The ``lab`` command: the one front door. Thin: parse, call, print.
+
+Commands: ``lab demo``, ``lab queue SPEC``, ``lab run SPEC``, ``lab worker``, ``lab status [ID]``.
+Errors a user can cause (a bad spec, an unknown campaign, an unreachable database) print one clear
+message and exit with status 2; nothing is written to the store for a bad spec.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from flows.campaign.settings import lab_home, prepare_prefect
+
+prepare_prefect()
+
+import db  # noqa: E402  (Prefect settings must be in place before Prefect loads)
+from flows.campaign import control, shutdown  # noqa: E402
+from flows.campaign.policy_source import build_policy  # noqa: E402
+from flows.campaign.report import summarise, summary_tables  # noqa: E402
+from flows.cli.bench import bench_app  # noqa: E402
+from flows.cli.bench_crash import register as register_crash_benchmark  # noqa: E402
+from flows.cli.bench_pools import register as register_pool_benchmarks  # noqa: E402
+from flows.cli.bench_rl import register as register_rl_benchmark  # noqa: E402
+from flows.cli.errors import friendly  # noqa: E402
+from flows.cli.forecast import register as register_forecast  # noqa: E402
+from flows.cli.instruments import instruments_app  # noqa: E402
+from flows.cli.training import register as register_training  # noqa: E402
+from lab.spec import CampaignSpec, example_path, load_spec  # noqa: E402
+
+app = typer.Typer(help="Self-driving lab controller: queue, run and watch materials-discovery campaigns.",
+                  no_args_is_help=True, add_completion=False)
+app.add_typer(instruments_app, name="instruments", help="Check the instruments: `lab instruments selftest`.")
+for add_bench_commands in (register_pool_benchmarks, register_crash_benchmark, register_rl_benchmark):
+    add_bench_commands(bench_app)
+app.add_typer(bench_app, name="bench", help="Benchmarks: `lab bench throughput`, `pools`, `latency`, `crash`.")
+register_forecast(app)
+register_training(app)
+console = Console()
+
+DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $LAB_DATABASE_URL or sqlite:///$LAB_HOME/lab.db).")
+LAB_OPTION = typer.Option(None, "--lab-file", help="Lab file naming real instruments and ports; default: simulated lab.")
+
+
+def _queue(spec_path: Path, url: Optional[str]) -> tuple[db.Store, int, CampaignSpec]:
+    spec = load_spec(spec_path)  # validated before anything touches the store
+    store = db.open_store(url)
+    try:
+        build_policy(spec.policy.name, spec.policy.options, store)  # an unknown name or option fails here, not overnight
+    except Exception:
+        store.dispose()
+        raise
+    from lab.clock import WallClock
+    with store.session() as s:
+        cid = db.create_campaign(s, name=spec.name, spec_toml=Path(spec_path).read_text(encoding="utf-8"),
+                                 spec=spec.to_store_dict(), seed=spec.seed, reward=spec.reward_definition(),
+                                 approval_required=spec.approval_required, at=WallClock().now())
+    return store, cid, spec
+
+
+@app.command()
+@friendly
+def queue(spec: Path = typer.Argument(..., help="Campaign spec (TOML)."), url: Optional[str] = DB_OPTION) -> None:
+    """Validate SPEC and store it as a queued campaign; print its id."""
+    store, cid, parsed = _queue(spec, url)
+    store.dispose()
+    console.print(f"queued campaign {cid}: {parsed.name}")
+    print(cid)
+
+
+@app.command()
+@friendly
+def run(spec: Path = typer.Argument(..., help="Campaign spec (TOML)."), url: Optional[str] = DB_OPTION,
+        lab_file: Optional[Path] = LAB_OPTION) -> None:
+    """Queue SPEC and run it now, with a progress bar and a summary at the end."""
+    store, cid, parsed = _queue(spec, url)
+    console.print(f"campaign {cid}: {parsed.name} ({'lab file ' + str(lab_file) if lab_file else 'simulated lab'})")
+    _run_with_progress(store, cid, parsed, lab_file)
+
+
+@app.command()
+@friendly
+def demo(url: Optional[str] = typer.Option(None, "--db", help="Database URL (default: a fresh $LAB_HOME/demo.db).")) -> None:
+    """Run the example BaTiO3 campaign on the simulated lab and print what it found."""
+    if url is None:
+        path = lab_home() / "demo.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    store, cid, spec = _queue(example_path("batio3"), url)
+    console.print(f"[bold]Demo[/]: campaign {cid}, {spec.name}: up to {spec.budget.experiments} experiments, "
+                  f"{len(spec.instruments.furnaces)} furnaces, simulated lab and clock; store {store.masked_url}")
+    _run_with_progress(store, cid, spec, None)
+
+
+@app.command()
+@friendly
+def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION,
+           max_campaigns: int = typer.Option(4, "--max-campaigns", min=1, help="Most campaigns run side by side."),
+           once: bool = typer.Option(False, "--once", help="Stop when the queue is empty instead of waiting.")) -> None:
+    """Run queued campaigns, several at once on the shared lab, until stopped (Ctrl-C stops cleanly)."""
+    import os
+    import signal
+    import socket
+
+    from flows.campaign.worker import worker_flow
+    store = db.open_store(url)  # fail fast, with a clear message, on a bad or unreachable database
+    def stop(signum: int, frame: object) -> None:
+        if shutdown.stop_requested() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop at once (the store stays consistent)
+        shutdown.request_stop()
+        console.print("stopping after this round (Ctrl-C again to stop at once)")
+
+    # set even when started from a script that ignores SIGINT; SIGTERM (systemd, kill) stops cleanly too
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    console.print(f"worker {me} on {store.masked_url} ({'lab file ' + str(lab_file) if lab_file else 'simulated lab'}); Ctrl-C to stop")
+    try:
+        ended = worker_flow(me, database_url=store.url, lab_file=str(lab_file) if lab_file else None,
+                            max_campaigns=max_campaigns, once=once)
+    except KeyboardInterrupt:
+        shutdown.request_stop()
+        console.print("stopped; unfinished campaigns resume from the store with `lab worker`")
+        return
+    for cid, final in ended:
+        console.print(f"campaign {cid} {final}")
+    if shutdown.stop_requested():
+        console.print("stopped; unfinished campaigns resume from the store with `lab worker`")
+
+
+@app.command()
+@friendly
+def simulate(lab_file: Path = typer.Option(Path("simulated-lab.toml"), "--lab-file", help="Where to write the lab file."),
+             speed: float = typer.Option(1800.0, "--speed", min=1.0, help="Simulated seconds per real second."),
+             seed: int = typer.Option(0, "--seed", help="Seed of the materials world and the instruments.")) -> None:
+    """Serve the simulated lab on loopback sockets (accelerated time) for workers in other processes.
+
+    Then, in another terminal: `lab worker --lab-file simulated-lab.toml`. Ctrl-C stops the simulators.
+    """
+    import time
+
+    from flows.campaign.runtime import served_simulated_lab
+    with served_simulated_lab(lab_file, speed=speed, seed=seed) as lab:
+        console.print(f"simulated lab ({', '.join(lab.endpoints)}) at {speed:g}x; lab file {lab_file}; Ctrl-C to stop")
+        try:
+            while True:
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            console.print("simulators stopped")
+
+
+def _control(action: str, campaign_id: int, url: Optional[str]) -> None:
+    from lab.clock import WallClock
+    store = db.open_store(url)
+    status = getattr(control, action)(store, campaign_id, WallClock().now())
+    console.print(f"campaign {campaign_id} is now {status}")
+    store.dispose()
+
+
+@app.command()
+@friendly
+def pause(campaign_id: int = typer.Argument(..., help="Campaign id."), url: Optional[str] = DB_OPTION) -> None:
+    """Pause a campaign: results in flight are still collected; nothing new is dispatched."""
+    _control("pause", campaign_id, url)
+
+
+@app.command()
+@friendly
+def resume(campaign_id: int = typer.Argument(..., help="Campaign id."), url: Optional[str] = DB_OPTION) -> None:
+    """Resume a paused campaign."""
+    _control("resume", campaign_id, url)
+
+
+@app.command()
+@friendly
+def cancel(campaign_id: int = typer.Argument(..., help="Campaign id."), url: Optional[str] = DB_OPTION) -> None:
+    """Cancel a campaign: started experiments finish and are recorded; nothing new is dispatched."""
+    _control("cancel", campaign_id, url)
+
+
+@app.command()
+@friendly
+def approve(campaign_id: int = typer.Argument(..., help="Campaign id."), url: Optional[str] = DB_OPTION) -> None:
+    """Approve the campaign's proposed batches that wait for a scientist (spec: approval_required = true)."""
+    from lab.clock import WallClock
+    store = db.open_store(url)
+    indices = control.approve(store, campaign_id, WallClock().now())
+    console.print(f"approved {len(indices)} batch(es) of campaign {campaign_id}" + (f": decisions {indices}" if indices else ""))
+    store.dispose()
+
+
+@app.command()
+@friendly
+def relabel(campaign_id: int = typer.Argument(..., help="Campaign id."),
+            reward: Path = typer.Option(..., "--reward", help="Reward definition file (TOML: version, terms, failure_reward)."),
+            activate: bool = typer.Option(False, "--activate", help="Make it the version that proposals and reports use."),
+            url: Optional[str] = DB_OPTION) -> None:
+    """Recompute every measured experiment's reward under a new reward definition; old rewards are kept."""
+    from lab.clock import WallClock
+    definition = control.load_reward_file(reward)
+    store = db.open_store(url)
+    result = control.relabel(store, campaign_id, definition, WallClock().now(), activate=activate)
+    console.print(f"campaign {campaign_id}: {result.rewarded} rewards and {result.failed} failures under {result.version}"
+                  + (" (now active)" if result.active else f"; see them with `lab status {campaign_id} --reward-version {result.version}`"))
+    store.dispose()
+
+
+@app.command()
+@friendly
+def status(campaign_id: Optional[int] = typer.Argument(None, help="A campaign id; omit to list all."),
+           reward_version: Optional[str] = typer.Option(None, "--reward-version", help="Rewards of this version (default: active)."),
+           url: Optional[str] = DB_OPTION) -> None:
+    """List campaigns, or show one campaign's summary."""
+    from lab.clock import WallClock
+    store = db.open_store(url)
+    if campaign_id is None:
+        _campaign_list(store)
+    else:
+        with store.session() as s:
+            db.get_campaign(s, campaign_id)  # CampaignNotFound with a clear message
+        for table in summary_tables(summarise(store, campaign_id, WallClock().now(), reward_version)):
+            console.print(table)
+    store.dispose()
+
+
+def _campaign_list(store: db.Store) -> None:
+    from rich.table import Table
+    table = Table(title=f"Campaigns in {store.masked_url}")
+    for col in ("id", "name", "status", "created", "experiments"):
+        table.add_column(col)
+    with store.session() as s:
+        for c in db.list_campaigns(s):
+            counts = db.count_by_state(s, c.id)
+            table.add_row(str(c.id), c.name, c.status, f"{c.created_at:%Y-%m-%d %H:%M}",
+                          " ".join(f"{k}={v}" for k, v in counts.items() if v))
+    console.print(table)
+
+
+def _run_with_progress(store: db.Store, cid: int, spec: CampaignSpec, lab_file: Optional[Path]) -> None:
+    from flows.campaign.flow import campaign_flow
+
+    total = spec.budget.experiments or 0
+    done = threading.Event()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        bar = progress.add_task("experiments", total=total or None, info="starting Prefect...")
+        watcher = threading.Thread(target=_watch, args=(store, cid, progress, bar, done), daemon=True)
+        watcher.start()
+        try:
+            status = campaign_flow(cid, database_url=store.url, lab_file=str(lab_file) if lab_file else None)
+        except KeyboardInterrupt:
+            shutdown.request_stop()
+            status = "stopped"
+        finally:
+            done.set()
+            watcher.join()
+            _update(store, cid, progress, bar)
+    console.print(f"campaign {cid} {status}")
+    from lab.clock import WallClock
+    for table in summary_tables(summarise(store, cid, WallClock().now())):
+        console.print(table)
+
+
+def _watch(store: db.Store, cid: int, progress: Progress, bar: Any, done: threading.Event) -> None:
+    while not done.wait(0.25):
+        try:
+            _update(store, cid, progress, bar)
+        except db.StoreError:
+            continue  # a busy SQLite file: the next look will do
+
+
+def _update(store: db.Store, cid: int, progress: Progress, bar: Any) -> None:
+    with store.session() as s:
+        counts = db.count_by_state(s, cid)
+    finished = sum(counts.get(k, 0) for k in ("rewarded", "failed", "lost"))
+    flying = sum(counts.get(k, 0) for k in ("dispatched", "running"))
+    progress.update(bar, completed=finished, info=f"in flight {flying}, queued {counts.get('proposed', 0)}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

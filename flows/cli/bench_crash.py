@@ -1,0 +1,54 @@
+"""``lab bench crash``: parse, run :func:`flows.bench.crash.crash_bench`, print the audit (exit 1 on any issue)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from db.errors import mask_url
+from flows.bench.crash import crash_bench, render
+from flows.cli.errors import friendly
+
+__all__ = ["register"]
+
+
+def register(bench_app: typer.Typer) -> None:
+    """Add the ``crash`` command to ``bench_app``."""
+
+    @bench_app.command()
+    @friendly
+    def crash(kills: int = typer.Option(20, "--kills", min=1, help="SIGKILLs to deliver, each to a fresh worker."),
+              seed: int = typer.Option(0, "--seed", help="Seed of the kill moments, the campaign and the simulated lab."),
+              json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
+              url: Optional[str] = typer.Option(None, "--db", help="sqlite:/// URL, or a PostgreSQL server URL (a "
+                                                "scratch database is created there); default: SQLite in --out."),
+              speed: float = typer.Option(300.0, "--speed", min=1.0, help="Simulated seconds per real second."),
+              out: Optional[Path] = typer.Option(None, "--out", help="Folder for ledger, lab file and worker logs "
+                                                 "(default: a temporary folder, kept only if the audit fails)."),
+              experiments: int = typer.Option(16, "--experiments", min=1, help="The campaign's experiment budget."),
+              quick: bool = typer.Option(False, "--quick", help="Short furnace programs and scans (smoke runs)."),
+              armed: float = typer.Option(0.5, "--armed", min=0.0, max=1.0, help="Fraction of kills armed on a "
+                                          "dispatch or ingestion event (the rest land at uniform moments)."),
+              keep: bool = typer.Option(False, "--keep", help="Keep the scratch PostgreSQL database and the folder.")) -> None:
+        """Kill workers with SIGKILL at random moments, restart them, then audit the ledger (exit 1 on any issue)."""
+        _run_command(Console(), kills=kills, seed=seed, json_path=json_path, db_url=url, speed=speed, out=out,
+                     experiments=experiments, quick=quick, armed=armed, keep=keep)
+
+
+def _run_command(console: Console, json_path: Optional[Path], **options: Any) -> None:
+    where = mask_url(options["db_url"]) if options["db_url"] else "SQLite"
+    console.print(f"crash bench: {options['kills']} kills on {where}, {options['speed']:g}x, seed {options['seed']}...")
+    report = crash_bench(say=lambda line: console.print(f"  {line}", highlight=False), **options)
+    for table in render(report):
+        console.print(table)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        console.print(f"wrote {json_path}")
+    if not report["ok"]:
+        console.print(f"[bold red]crash bench failed[/]; ledger and worker logs kept in {report['out']}")
+        raise typer.Exit(1)
