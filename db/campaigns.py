@@ -69,7 +69,7 @@ def create_campaign(session: Session, *, name: str, spec_toml: str, spec: dict[s
 
     Args:
         spec_toml: the spec file as submitted (kept verbatim for the record).
-        spec: the parsed spec (must be JSON-able; see :func:`db.state.load_state` for the keys it reads).
+        spec: the parsed spec (must be JSON-able; see :mod:`db.state` for the keys it reads).
         reward: the initial reward definition; its version becomes the active one.
         approval_required: whether each decision waits for a scientist's approval.
     """

@@ -58,7 +58,6 @@ from db.records import (
     PolicyVersionInfo,
     StepInfo,
 )
-from db.replay import state_at_decision
 from db.rewards import (
     add_reward_definition,
     get_reward_definition,
@@ -71,7 +70,7 @@ from db.rewards import (
     store_analysis,
     store_reward,
 )
-from db.state import load_state
+from db.state import load_state, state_at_decision
 from db.steps import (
     ack_step,
     busy_instruments,

@@ -1,10 +1,25 @@
-"""What a policy sees: :func:`load_state` builds a :class:`lab.state.CampaignState` from the ledger.
+"""What a policy sees, from the ledger: the campaign now, or as it was at one of its decisions.
 
-The campaign's stored ``spec`` dict must hold (the spec loader guarantees it):
+:func:`load_state` is the live view (``lab worker`` proposes from it); :func:`state_at_decision`
+rebuilds the input of a past decision for off-policy learning. Both are :func:`_state_as_of`: the
+same observations, failure rewards, pending experiments and budget, with the decision's time as
+the bound when there is one:
 
-* ``"space"``: :meth:`lab.search_space.SearchSpace.to_dict` output,
-* ``"objectives"``: a list of :meth:`lab.state.Objective.to_dict` outputs (primary first),
-* ``"budget"``: ``{"experiments": int | None}`` (missing or ``None``: unlimited).
+* observations: experiments measured, rewarded or failed (by the bound: measured or failed at or
+  before it, of earlier decisions only), in order of completion, with their latest analysed
+  objective values and their reward under the reward version (the campaign's active one by
+  default). A chemistry failure without a stored reward gets the definition's ``failure_reward``;
+  other experiments without a stored reward (by the bound: not yet rewarded then) get ``None``;
+* pending: experiments proposed, dispatched or running (by the bound: the decision's logged
+  ``pending_experiment_ids``), with their expected completion;
+* budget_remaining: ``spec["budget"]["experiments"]`` minus every experiment not cancelled (by
+  then), never below 0; ``None`` when the budget is unlimited;
+* decision_index: decisions made so far (by the bound: the decision's own index); seed as stored.
+
+A later relabel changes reward values, not which experiments were observed. The campaign's stored
+``spec`` must hold ``"space"`` (:meth:`lab.search_space.SearchSpace.to_dict`), ``"objectives"``
+(:meth:`lab.state.Objective.to_dict` each, primary first) and ``"budget"``
+(``{"experiments": int | None}``); the spec loader guarantees it.
 """
 
 from __future__ import annotations
@@ -15,67 +30,90 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.campaigns import campaign_row
+from db.decisions import get_decision
 from db.experiments import list_experiments
 from db.models import Decision
+from db.records import DecisionInfo, ExperimentInfo
 from db.rewards import get_reward_definition, objectives_for, rewards_for
 from db.types import aware_utc
 from lab.experiment import ExperimentState
 from lab.search_space import SearchSpace
 from lab.state import CampaignState, Objective, Observation, PendingExperiment
 
-__all__ = ["COMPLETED_STATES", "PENDING_STATES", "load_state"]
+__all__ = ["COMPLETED_STATES", "PENDING_STATES", "load_state", "state_at_decision"]
 
+S = ExperimentState
 #: Experiments a policy has seen the outcome of.
-COMPLETED_STATES = (ExperimentState.MEASURED, ExperimentState.REWARDED, ExperimentState.FAILED)
+COMPLETED_STATES = (S.MEASURED, S.REWARDED, S.FAILED)
 #: Experiments still awaited (a policy must not propose them again).
-PENDING_STATES = (ExperimentState.PROPOSED, ExperimentState.DISPATCHED, ExperimentState.RUNNING)
+PENDING_STATES = (S.PROPOSED, S.DISPATCHED, S.RUNNING)
 
 
 def load_state(session: Session, campaign_id: int, *, now: datetime, reward_version: str | None = None) -> CampaignState:
-    """The campaign as a policy sees it at ``now``.
-
-    * observations: experiments ``measured``, ``rewarded`` or ``failed``, in order of completion
-      (measured or failed time), with their latest analysed objective values and their reward under
-      ``reward_version`` (default: the campaign's active version). A chemistry failure without a
-      stored reward gets the definition's ``failure_reward``; other experiments without a stored
-      reward get ``None``.
-    * pending: experiments ``proposed``, ``dispatched`` or ``running``, with their expected completion.
-    * budget_remaining: ``spec["budget"]["experiments"]`` minus every experiment not cancelled
-      (never below 0); ``None`` when the budget is unlimited.
-    * decision_index: the number of decisions made so far.
+    """The campaign as a policy sees it at ``now`` (see the module docstring).
 
     Raises:
         CampaignNotFound: no campaign has this id.
         RewardVersionNotFound: the campaign has no such reward version.
     """
-    now = aware_utc(now, "now")
+    return _state_as_of(session, campaign_id, aware_utc(now, "now"), None, reward_version)
+
+
+def state_at_decision(session: Session, decision_id: int) -> CampaignState:
+    """The :class:`CampaignState` the policy was given for decision ``decision_id`` (see the module docstring).
+
+    Raises:
+        DecisionNotFound: no decision has this id.
+    """
+    decision = get_decision(session, decision_id)
+    return _state_as_of(session, decision.campaign_id, decision.made_at, decision, None)
+
+
+def _state_as_of(session: Session, campaign_id: int, now: datetime, decision: DecisionInfo | None,
+                 reward_version: str | None) -> CampaignState:
     campaign = campaign_row(session, campaign_id)
     spec = campaign.spec
     definition = get_reward_definition(session, campaign_id, reward_version)
     rewards = rewards_for(session, campaign_id, definition.version)
     objectives = objectives_for(session, campaign_id)
     experiments = list_experiments(session, campaign_id)
+    if decision is not None:
+        experiments = [e for e in experiments if e.decision_index < decision.index]
+    by = None if decision is None else decision.made_at
 
-    completed = [e for e in experiments if e.state in COMPLETED_STATES]
+    def happened(e: ExperimentInfo, event: str) -> bool:
+        """Whether ``e`` went through ``event`` (by the bound, when there is one)."""
+        at = e.timestamps.get(event)
+        return at is not None and (by is None or at <= by)
+
+    completed = [e for e in experiments if (e.state in COMPLETED_STATES if by is None
+                                            else happened(e, "measured") or happened(e, "failed"))]
     completed.sort(key=lambda e: (e.timestamps.get("measured") or e.timestamps.get("failed") or e.proposed_at, e.id))
     observations = []
     for e in completed:
-        failed = e.state is ExperimentState.FAILED
-        reward = rewards.get(e.id, definition.failure_reward if failed else None)
+        failed = e.state is S.FAILED if by is None else happened(e, "failed")
+        known = by is None or failed or happened(e, "rewarded")
+        reward = rewards.get(e.id, definition.failure_reward if failed else None) if known else None
         observations.append(Observation(dict(e.params), dict(objectives.get(e.id, {})), reward, failed, e.id))
-    pending = [PendingExperiment(dict(e.params), e.expected_completion, e.id) for e in experiments if e.state in PENDING_STATES]
-
+    if decision is None:
+        pending = [PendingExperiment(dict(e.params), e.expected_completion, e.id) for e in experiments
+                   if e.state in PENDING_STATES]
+        index = int(session.scalar(select(func.count()).select_from(Decision)
+                                   .where(Decision.campaign_id == campaign_id)) or 0)
+    else:
+        by_id = {e.id: e for e in experiments}
+        pending = [PendingExperiment(dict(by_id[i].params), by_id[i].expected_completion, i)
+                   for i in decision.pending_experiment_ids if i in by_id]
+        index = decision.index
     budget = (spec.get("budget") or {}).get("experiments")
-    used = sum(1 for e in experiments if e.state is not ExperimentState.CANCELLED)
-    remaining = None if budget is None else max(int(budget) - used, 0)
-    decisions = session.scalar(select(func.count()).select_from(Decision).where(Decision.campaign_id == campaign_id))
+    used = sum(1 for e in experiments if not happened(e, "cancelled"))
     return CampaignState(
         space=SearchSpace.from_dict(spec["space"]),
         objectives=tuple(Objective.from_dict(o) for o in spec["objectives"]),
         observations=tuple(observations),
         pending=tuple(pending),
-        budget_remaining=remaining,
+        budget_remaining=None if budget is None else max(int(budget) - used, 0),
         now=now,
-        decision_index=int(decisions or 0),
+        decision_index=index,
         seed=int(campaign.seed),
     )

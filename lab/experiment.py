@@ -29,7 +29,7 @@ import numpy as np
 
 from lab.errors import StateTransitionError
 
-__all__ = ["ExperimentState", "Measurement", "Fallback", "Proposal", "TERMINAL_STATES"]
+__all__ = ["ExperimentState", "Measurement", "Fallback", "MATURED_STATES", "Proposal", "TERMINAL_STATES"]
 
 
 class ExperimentState(str, enum.Enum):
@@ -77,6 +77,8 @@ _NEXT: dict[ExperimentState, frozenset[ExperimentState]] = {
 
 #: States an experiment never leaves.
 TERMINAL_STATES = frozenset(s for s in ExperimentState if s.terminal)
+#: Experiments whose reward is known: rewarded, or failed (they earn the definition's failure reward).
+MATURED_STATES = frozenset({ExperimentState.REWARDED, ExperimentState.FAILED})
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from db.records import DecisionInfo, ExperimentInfo
 from flows.campaign.policy_source import RL_POLICY, load_rl_bundle, publish_rl_bundle
 from flows.training.world_tasks import world_tasks
 from lab.clock import Clock, WallClock
+from lab.experiment import ExperimentState
 from policies.rl.checkpoint import PolicyBundle
 from policies.rl.families import TreeGridTasks
 from policies.rl.network import AcquisitionNet
@@ -122,7 +123,7 @@ def collect_transitions(store: db.Store, policy: RLPolicy, campaign_id: int | No
                 inputs = policy.pick_inputs(state, [experiments[i].params for i in d.experiment_ids])
                 for j, eid in enumerate(d.experiment_ids):
                     e = experiments[eid]
-                    failed = e.state.value == "failed"
+                    failed = e.state is ExperimentState.FAILED
                     reward = rewards.get(eid, definition.failure_reward if failed else None)
                     if reward is None:
                         skipped["not_matured"] += 1

@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 import db
 from flows.campaign.policy_source import RL_POLICY
 from flows.training.update import UpdateSettings, run_update
+from lab.experiment import MATURED_STATES
 
 __all__ = ["matured_since_publication", "update_flow"]
 
@@ -34,7 +35,7 @@ def matured_since_publication(store: db.Store) -> int:
         for c in db.list_campaigns(s):
             rl_decisions = {d.id for d in db.list_decisions(s, c.id) if d.policy == RL_POLICY}
             for e in db.list_experiments(s, c.id):
-                matured = e.state.value in ("rewarded", "failed")
+                matured = e.state in MATURED_STATES
                 if e.decision_id in rl_decisions and matured and e.id > seen:
                     count += 1
     return count

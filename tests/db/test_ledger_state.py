@@ -88,3 +88,37 @@ def test_the_budget_never_goes_negative(store: Store, new_campaign, spec_for, t0
         record_decision(s, cid, [Proposal(_params(i), "sobol", "1") for i in range(3)], pending_ids=[], made_at=t0,
                         expected_completion=None, deadline=None)
         assert load_state(s, cid, now=t0).budget_remaining == 0
+
+
+def test_a_replayed_decision_sees_what_the_live_state_showed_when_it_was_made(store: Store, new_campaign, spec_for,
+                                                                             t0) -> None:
+    """state_at_decision is load_state with the decision's time as the bound: later events change nothing."""
+    from db.ledger import list_decisions, state_at_decision
+
+    cid = new_campaign(spec=spec_for(budget=6), seed=3)
+    with store.session() as s:
+        first = record_decision(s, cid, [Proposal(_params(i), "sobol", "1") for i in range(3)], pending_ids=[],
+                                made_at=t0, expected_completion=t0 + 8 * H, deadline=t0 + 12 * H)
+        for i in first:
+            transition(s, i, S.DISPATCHED, t0 + H)
+        transition(s, first[0], S.RUNNING, t0 + 2 * H)
+        transition(s, first[0], S.MEASURED, t0 + 5 * H)
+        store_analysis(s, first[0], {"target_fraction": 0.6}, {}, t0 + 5 * H)
+        store_reward(s, first[0], "v1", 0.6, t0 + 5 * H)
+        transition(s, first[0], S.REWARDED, t0 + 5 * H)
+        transition(s, first[1], S.FAILED, t0 + 6 * H, reason="melted")
+    made = t0 + 7 * H
+    with store.session() as s:
+        live = load_state(s, cid, now=made)
+        record_decision(s, cid, [Proposal(_params(5), "sobol", "1")], pending_ids=[first[2]], made_at=made,
+                        expected_completion=made + 8 * H, deadline=made + 12 * H)
+    with store.session() as s:  # what happens after the decision must not leak into its replay
+        transition(s, first[2], S.RUNNING, made + H)
+        transition(s, first[2], S.MEASURED, made + 2 * H)
+        store_analysis(s, first[2], {"target_fraction": 0.9}, {}, made + 2 * H)
+    with store.session() as s:
+        replayed = state_at_decision(s, list_decisions(s, cid)[1].id)
+    assert replayed == live
+    assert [o.experiment_id for o in replayed.observations] == [first[0], first[1]]
+    assert replayed.observations[1].failed and replayed.observations[1].reward == -1.0
+    assert [p.experiment_id for p in replayed.pending] == [first[2]] and replayed.budget_remaining == 3
