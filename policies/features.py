@@ -86,6 +86,9 @@ def _tensor(rows: Sequence[Sequence[float]], dim: int) -> Tensor:
 def training_data(state: CampaignState, failed: str = "worst") -> TrainingData:
     """Training tensors for ``state`` (rules in the module docstring).
 
+    Long by design: the rules for failed, missing and pending values read in the order the
+    module docstring states them, in one pass over the observations.
+
     Args:
         state: the campaign state.
         failed: ``"worst"`` or ``"drop"``: what to do with chemistry failures.

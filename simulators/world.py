@@ -122,6 +122,8 @@ class MaterialsWorld:
     def outcome(self, dosed_mg: Mapping[str, float], anneals: Sequence[AnnealRecord]) -> PhaseOutcome:
         """The true phase weight fractions and crystallite size after ``anneals``.
 
+        Long by design: the six steps of the model in the module docstring, in order, in one place.
+
         Args:
             dosed_mg: precursor masses (mg), keys from :data:`PRECURSORS`.
             anneals: furnace programs in the order applied (order does not change the result).

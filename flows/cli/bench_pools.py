@@ -22,7 +22,11 @@ __all__ = ["register"]
 
 def register(bench_app: typer.Typer) -> None:
     """Add ``pools`` and ``latency`` to ``lab bench``."""
+    _add_pools(bench_app)
+    _add_latency(bench_app)
 
+
+def _add_pools(bench_app: typer.Typer) -> None:
     @bench_app.command("pools")
     @friendly
     def pools_cmd(
@@ -67,6 +71,7 @@ def register(bench_app: typer.Typer) -> None:
             json_path.write_text(json.dumps(report, indent=1))
             console.print(f"wrote {json_path}")
 
+def _add_latency(bench_app: typer.Typer) -> None:
     @bench_app.command("latency")
     @friendly
     def latency_cmd(

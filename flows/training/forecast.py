@@ -150,6 +150,9 @@ def forecast_run(run_dir: Path, *, compute: Literal["env_steps", "device_seconds
                  max_score: Optional[float] = None) -> Forecast:
     """Fit the curve of a training run and forecast its asymptote.
 
+    Long by design: each refusal (too little of the run, too few points, nothing to backtest on)
+    is checked where its data is at hand, before the fit.
+
     Args:
         run_dir: directory with ``run.json`` and ``curve.jsonl``.
         compute: the compute axis, ``"env_steps"`` or ``"device_seconds"`` (s).

@@ -189,6 +189,9 @@ def train(cfg: TrainConfig, run_dir: Path, *, device: str | None = None, resume:
           on_iteration: Progress | None = None) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; returns the result with the saved policy file.
 
+    Long by design: one loop owns the run's state (iteration, env steps, device time, the ranges
+    seen), so that a checkpoint taken anywhere in it resumes bit for bit.
+
     Raises:
         TrainingConfigError: bad device; ``resume`` without a checkpoint; a fresh run into a directory
             that already holds one (pass ``resume`` or choose another directory).

@@ -155,6 +155,9 @@ def featurize(batch: EvidenceInput, *, settings: FitSettings = FitSettings(),
               generator: torch.Generator | None = None) -> Features:
     """Candidate and global features of each campaign (every campaign needs an observed point).
 
+    Long by design: the features are assembled in the order of :data:`CAND_FEATURES` and
+    :data:`GLOBAL_FEATURES`, so that a reader can check one against the other.
+
     Args:
         batch: the padded campaigns.
         settings: surrogate fitting effort; gp_init, iso_init: hyper-parameters to start the ARD and

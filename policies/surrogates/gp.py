@@ -167,6 +167,8 @@ def fit_gp(X: Tensor, y: Tensor, mask: Tensor, *, dims: Tensor | None = None, st
            init: tuple[Tensor, ...] | None = None, kind: str = "ard") -> GPFit:
     """Fit ``B`` GPs (see the module docstring for the two ``kind``\ s).
 
+    Long by design: both kinds share the batched optimisation loop and its adaptive jitter.
+
     Args:
         X: inputs in the unit cube ``(B, N, d)``; y: targets (larger is better) ``(B, N)``; mask: ``(B, N)``.
         dims: true dimension per campaign ``(B,)`` (the first ``dims[b]`` columns are real; default ``d``).

@@ -42,6 +42,7 @@ EVENT_LEVELS = ("info", "warning", "error")
 
 
 def upgrade() -> None:
+    # Long by design: a migration lists every table of the schema in one place, as Alembic writes them.
     op.create_table(
         "campaigns",
         sa.Column("id", sa.Integer(), nullable=False),
