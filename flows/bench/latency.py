@@ -44,6 +44,7 @@ import numpy as np
 
 from lab.search_space import ContinuousParameter, SearchSpace
 from lab.state import CampaignState, Objective, Observation
+from policies.protocol import Policy
 
 __all__ = ["HISTORY", "MAX_SECONDS", "POOLS", "growth_exponent", "latency_benchmark", "latency_table",
            "point_line", "predict_seconds"]
@@ -99,7 +100,7 @@ def _reset_peak_rss() -> bool:
     return _status_kib("VmHWM") is not None
 
 
-def _timed_call(policy: Any, state: CampaignState) -> tuple[float, float | None, float | None]:
+def _timed_call(policy: Policy, state: CampaignState) -> tuple[float, float | None, float | None]:
     """``(seconds, peak RSS growth, peak RSS)`` of one ``propose(state, 1)`` (MiB; ``None`` where unknown)."""
     can_reset = _reset_peak_rss()
     before = _status_kib("VmRSS") if can_reset else None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,7 +205,7 @@ def _job(args: tuple[TaskBatch, int, str, int, int]) -> SimRun:
 
 
 def run_all(tasks: TaskBatch, methods: Sequence[str], horizon: int, max_delay: int = 3, workers: int = 1,
-            on_done: Any = None) -> list[SimRun]:
+            on_done: Callable[[SimRun], None] | None = None) -> list[SimRun]:
     """Every method on every task (in ``workers`` processes), ordered by method then task."""
     jobs = [(tasks, i, m, horizon, max_delay) for m in methods for i in range(len(tasks))]
     runs: list[SimRun] = []

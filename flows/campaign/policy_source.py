@@ -18,7 +18,7 @@ Example (a spec)::
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import db
 from flows.errors import NoTrainedPolicy
@@ -28,12 +28,16 @@ from policies.errors import PolicyArgumentError
 from policies.protocol import Policy
 from policies.registry import make_policy
 
+if TYPE_CHECKING:  # torch loads only when the RL policy is used
+    from policies.rl.checkpoint import PolicyBundle
+    from policies.rl.policy import RLPolicy
+
 __all__ = ["RL_POLICY", "StoredRLPolicy", "build_policy", "load_rl_bundle", "publish_rl_bundle"]
 
 RL_POLICY = "rl"
 
 
-def load_rl_bundle(store: db.Store, version: str | None = None) -> Any:
+def load_rl_bundle(store: db.Store, version: str | None = None) -> PolicyBundle:
     """The :class:`~policies.rl.checkpoint.PolicyBundle` of ``version`` (default: newest) from the
     store; the shipped policy when the store holds none (or ``version`` names the shipped one).
 
@@ -62,7 +66,7 @@ def load_rl_bundle(store: db.Store, version: str | None = None) -> Any:
     return PolicyBundle(info.weights, dict(info.config))
 
 
-def publish_rl_bundle(store: db.Store, bundle: Any, at: datetime, parent: str | None = None,
+def publish_rl_bundle(store: db.Store, bundle: PolicyBundle, at: datetime, parent: str | None = None,
                       metrics: dict[str, Any] | None = None) -> str:
     """Store ``bundle`` (a :class:`~policies.rl.checkpoint.PolicyBundle`) as the newest RL version;
     campaigns pick it up at their next decision. Returns its sha256 address."""
@@ -83,24 +87,24 @@ class StoredRLPolicy:
 
     def __init__(self, store: db.Store, options: dict[str, Any], version: str | None = None) -> None:
         self.store, self.options, self.pinned = store, dict(options), version
-        self._policy: Any = None
-        self._refresh()
+        self._policy = self._load()
 
     @property
     def version(self) -> str:
         return str(self._policy.version)
 
-    def _refresh(self) -> None:
+    def _load(self) -> RLPolicy:
         from policies.rl.policy import RLPolicy
 
-        if self._policy is not None and self.pinned is not None:
+        return RLPolicy.from_bundle(load_rl_bundle(self.store, self.pinned), **self.options)
+
+    def _refresh(self) -> None:
+        if self.pinned is not None:
             return
-        if self._policy is not None:
-            with self.store.session() as s:
-                newest = db.latest_policy_version(s, RL_POLICY)
-            if newest is None or newest.version == self._policy.version:
-                return  # nothing published (the shipped policy runs) or no newer version
-        self._policy = RLPolicy.from_bundle(load_rl_bundle(self.store, self.pinned), **self.options)
+        with self.store.session() as s:
+            newest = db.latest_policy_version(s, RL_POLICY)
+        if newest is not None and newest.version != self._policy.version:
+            self._policy = self._load()  # a newer version was published: it runs from the next decision
 
     def propose(self, state: CampaignState, n: int) -> list[Proposal]:
         """Propose with the newest published version (see :meth:`RLPolicy.propose`)."""

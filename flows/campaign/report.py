@@ -87,7 +87,7 @@ def summarise(store: db.Store, campaign_id: int, now: datetime, reward_version: 
                            [f"{e.at:%Y-%m-%d %H:%M} {e.level}: {e.message}" for e in events[-10:]], _deciders(decisions))
 
 
-def _deciders(decisions: list[Any]) -> list[Decider]:
+def _deciders(decisions: list[db.DecisionInfo]) -> list[Decider]:
     """Which policy and version made the decisions, and how many proposals each handed to a fallback."""
     rows: dict[tuple[str, str], Decider] = {}
     for d in decisions:
@@ -124,7 +124,7 @@ def _best(s: Any, experiments: list[Any], rewards: dict[int, float]) -> dict[str
             "objectives": db.latest_objectives(s, top.id) or {}}
 
 
-def _utilisation(steps: list[Any], start: datetime, end: datetime) -> dict[str, dict[str, float]]:
+def _utilisation(steps: list[db.StepInfo], start: datetime, end: datetime) -> dict[str, dict[str, float]]:
     span = max((end - start).total_seconds(), 1.0)
     out: dict[str, dict[str, float]] = {}
     for st in steps:

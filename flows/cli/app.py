@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -17,6 +17,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -273,7 +274,7 @@ def _run_with_progress(store: db.Store, cid: int, spec: CampaignSpec, lab_file: 
         console.print(table)
 
 
-def _watch(store: db.Store, cid: int, progress: Progress, bar: Any, done: threading.Event) -> None:
+def _watch(store: db.Store, cid: int, progress: Progress, bar: TaskID, done: threading.Event) -> None:
     while not done.wait(0.25):
         try:
             _update(store, cid, progress, bar)
@@ -281,7 +282,7 @@ def _watch(store: db.Store, cid: int, progress: Progress, bar: Any, done: thread
             continue  # a busy SQLite file: the next look will do
 
 
-def _update(store: db.Store, cid: int, progress: Progress, bar: Any) -> None:
+def _update(store: db.Store, cid: int, progress: Progress, bar: TaskID) -> None:
     with store.session() as s:
         counts = db.count_by_state(s, cid)
     finished = sum(counts.get(k, 0) for k in ("rewarded", "failed", "lost"))

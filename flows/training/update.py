@@ -177,7 +177,7 @@ def run_update(store: db.Store, *, campaign_id: int | None = None, settings: Upd
     by_version: dict[str, int] = {}
     for t in transitions:
         by_version[t.behaviour_version] = by_version.get(t.behaviour_version, 0) + 1
-    base = dict(running_version=bundle.version, n_decisions=len({t.decision_id for t in transitions}),
+    base: dict[str, Any] = dict(running_version=bundle.version, n_decisions=len({t.decision_id for t in transitions}),
                 n_picks=len(transitions), picks_by_version=by_version, version_lag=_lags(store, transitions, bundle.version),
                 skipped=skipped, last_experiment_id=max((t.experiment_id for t in transitions), default=0))
     if len(transitions) < settings.min_picks:
