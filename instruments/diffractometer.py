@@ -30,16 +30,20 @@ counting time of every step.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from instruments.base import JobDriver, check_same, number
 from instruments.errors import GarbledReply, LimitViolation
 from instruments.limits import check_identifier, check_range
-from instruments.protocol import InstrumentStatus
+from instruments.protocol import InstrumentStatus, ResultSpec
 from instruments.scpi import quote
 from instruments.transport import Transport
+from lab.experiment import Measurement
+from lab.instrument_kind import InstrumentKind
 
 __all__ = ["LOAD_S", "Diffractometer", "XrdLimits", "scan_duration_s", "scan_points"]
 
@@ -92,6 +96,8 @@ class Diffractometer(JobDriver):
     """
 
     prefix = "SCAN"
+    kind: ClassVar[InstrumentKind] = InstrumentKind.XRD
+    results: ClassVar[tuple[ResultSpec, ...]] = (ResultSpec("xrd_pattern", "deg,counts", ("two_theta_deg", "counts")),)
     extra_fields = (("two_theta_deg", float), ("start_deg", float), ("stop_deg", float), ("step_deg", float),
                     ("seconds_per_step", float))
 
@@ -164,3 +170,22 @@ class Diffractometer(JobDriver):
         values = np.frombuffer(payload, dtype="<f8").astype(np.float64)
         half = values.size // 2
         return values[:half].copy(), values[half:].copy()
+
+    # -- the workflow step this driver serves (instruments.protocol.StepDriver) ------------------
+    def start_step(self, job_key: str, sample_id: str, command: Mapping[str, Any]) -> InstrumentStatus:
+        """Start the step's scan: ``start_deg``, ``stop_deg``, ``step_deg`` (degrees 2-theta)."""
+        return self.start_scan(job_key, sample_id, command["start_deg"], command["stop_deg"], command["step_deg"])
+
+    def step_duration_s(self, command: Mapping[str, Any]) -> float:
+        """Duration of the step's scan (seconds)."""
+        return self.expected_duration_s(command["start_deg"], command["stop_deg"], command["step_deg"])
+
+    def collect_step(self, job_key: str) -> list[Measurement]:
+        """The pattern: columns 2-theta (degrees) and counts, Cu K-alpha."""
+        two_theta, counts = self.fetch_pattern(job_key)
+        pattern = np.stack([np.asarray(two_theta, "<f8"), np.asarray(counts, "<f8")], axis=1)
+        return [Measurement.from_array("xrd_pattern", pattern, units="deg,counts", instrument=self.name,
+                                       meta={"columns": ["two_theta_deg", "counts"], "radiation": "CuKa"})]
+
+    def release_step(self, job_key: str) -> None:
+        """Nothing to release: the sample holder is free once the pattern is read."""

@@ -26,13 +26,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
 
 from instruments.base import JobDriver, check_same, number
 from instruments.errors import GarbledReply, LimitViolation
 from instruments.limits import check_choice, check_identifier, check_range
-from instruments.protocol import InstrumentStatus
+from instruments.protocol import InstrumentStatus, ResultSpec
 from instruments.scpi import quote
 from instruments.transport import Transport
+from lab.experiment import Measurement
+from lab.instrument_kind import InstrumentKind
 
 __all__ = ["DOSE_RATE_MG_PER_S", "PER_PRECURSOR_S", "SETTLE_S", "TARE_S", "DosingLimits", "DosingStation",
            "dosing_duration_s"]
@@ -80,6 +85,8 @@ class DosingStation(JobDriver):
     """
 
     prefix = "DOSE"
+    kind: ClassVar[InstrumentKind] = InstrumentKind.DOSING
+    results: ClassVar[tuple[ResultSpec, ...]] = (ResultSpec("dosed_mg", "mg"),)
 
     def __init__(self, transport: Transport, limits: DosingLimits = DosingLimits(), name: str = "doser") -> None:
         super().__init__(transport, name)
@@ -143,3 +150,22 @@ class DosingStation(JobDriver):
             return {parts[i]: float(parts[i + 1]) for i in range(0, len(parts), 2)}
         except ValueError as exc:
             raise GarbledReply(f"{self.name}: DOSE:RES? reply {reply!r} does not parse: {exc}") from exc
+
+    # -- the workflow step this driver serves (instruments.protocol.StepDriver) ------------------
+    def start_step(self, job_key: str, sample_id: str, command: Mapping[str, Any]) -> InstrumentStatus:
+        """Dose the step's ``masses_mg`` (see :meth:`start_dose`)."""
+        return self.start_dose(job_key, sample_id, dict(command["masses_mg"]))
+
+    def step_duration_s(self, command: Mapping[str, Any]) -> float:
+        """Duration of dosing the step's ``masses_mg`` (seconds)."""
+        return self.expected_duration_s(dict(command["masses_mg"]))
+
+    def collect_step(self, job_key: str) -> list[Measurement]:
+        """The dosed masses (mg), precursors in alphabetical order (``meta["precursors"]``)."""
+        masses = self.result(job_key)
+        names = sorted(masses)
+        return [Measurement.from_array("dosed_mg", np.array([masses[k] for k in names], dtype="<f8"), units="mg",
+                                       instrument=self.name, meta={"precursors": names})]
+
+    def release_step(self, job_key: str) -> None:
+        """Nothing to release: the vial leaves with its sample."""

@@ -35,16 +35,20 @@ Program timing (used by :func:`anneal_duration_s` and by the simulator): heat fr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from instruments.base import JobDriver, check_same, number
 from instruments.errors import GarbledReply
 from instruments.limits import check_choice, check_identifier, check_range
-from instruments.protocol import InstrumentStatus
+from instruments.protocol import InstrumentStatus, ResultSpec
 from instruments.scpi import quote
 from instruments.transport import Transport
+from lab.experiment import Measurement
+from lab.instrument_kind import InstrumentKind
 
 __all__ = [
     "COOL_C_PER_MIN",
@@ -109,6 +113,8 @@ class BoxFurnace(JobDriver):
     """
 
     prefix = "PROG"
+    kind: ClassVar[InstrumentKind] = InstrumentKind.FURNACE
+    results: ClassVar[tuple[ResultSpec, ...]] = (ResultSpec("temperature_log", "h,°C", ("time_h", "temperature_c")),)
     extra_fields = (("temperature_c", float), ("setpoint_c", float), ("dwell_h", float),
                     ("ramp_c_per_min", float), ("atmosphere", str))
 
@@ -186,3 +192,22 @@ class BoxFurnace(JobDriver):
             raise GarbledReply(f'{self.name}: expected a quoted sample id after PROG:UNL, got {reply!r}')
         return sample
 
+    # -- the workflow step this driver serves (instruments.protocol.StepDriver) ------------------
+    def start_step(self, job_key: str, sample_id: str, command: Mapping[str, Any]) -> InstrumentStatus:
+        """Start the step's anneal: ``temperature_c``, ``dwell_h``, ``ramp_c_per_min``, ``atmosphere``."""
+        return self.start_program(job_key, sample_id, command["temperature_c"], command["dwell_h"],
+                                  command["ramp_c_per_min"], command["atmosphere"])
+
+    def step_duration_s(self, command: Mapping[str, Any]) -> float:
+        """Duration of the step's program, ramps included (seconds)."""
+        return self.expected_duration_s(command["temperature_c"], command["dwell_h"], command["ramp_c_per_min"])
+
+    def collect_step(self, job_key: str) -> list[Measurement]:
+        """The job's temperature log: columns time (h) and temperature (°C)."""
+        log = np.asarray(self.temperature_log(job_key), dtype="<f8")
+        return [Measurement.from_array("temperature_log", log, units="h,°C", instrument=self.name,
+                                       meta={"columns": ["time_h", "temperature_c"]})]
+
+    def release_step(self, job_key: str) -> None:
+        """Take the sample out (see :meth:`unload`)."""
+        self.unload(job_key)

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-__all__ = ["STATES", "Instrument", "InstrumentStatus", "JobInstrument"]
+from lab.experiment import Measurement
+from lab.instrument_kind import InstrumentKind
+
+__all__ = ["STATES", "Instrument", "InstrumentStatus", "JobInstrument", "ResultSpec", "StepDriver"]
 
 #: The generic states of :class:`InstrumentStatus`.
 STATES = ("idle", "busy", "done", "aborted", "unloaded", "error", "unknown")
@@ -112,4 +115,51 @@ class JobInstrument(Instrument, Protocol):
 
     def abort(self) -> None:
         """Stop the running job, if any (safe to repeat)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ResultSpec:
+    """One raw result a step yields, as its driver declares it.
+
+    Attributes:
+        name: the measurement's name in the ledger (``"xrd_pattern"``).
+        units: units of its columns, comma-separated (``"deg,counts"``).
+        columns: column names of a 2-D result (empty for a 1-D one).
+        dtype: numpy dtype string of the stored array (``"<f8"``).
+    """
+
+    name: str
+    units: str
+    columns: tuple[str, ...] = ()
+    dtype: str = "<f8"
+
+
+@runtime_checkable
+class StepDriver(JobInstrument, Protocol):
+    """A job instrument that serves one kind of workflow step; the driver declares what it takes and yields.
+
+    The engine knows no instrument by kind: it starts a step's ``command`` (a planned step's
+    JSON-able mapping, see :func:`lab.workflow.plan_steps`) with :meth:`start_step`, estimates its
+    duration with :meth:`step_duration_s`, reads its results with :meth:`collect_step` and lets
+    the device go with :meth:`release_step`. Each is safe to repeat.
+    """
+
+    kind: ClassVar[InstrumentKind]
+    results: ClassVar[tuple[ResultSpec, ...]]
+
+    def start_step(self, job_key: str, sample_id: str, command: Mapping[str, Any]) -> InstrumentStatus:
+        """Start the step's job exactly once (idempotent on the device by ``job_key``)."""
+        ...
+
+    def step_duration_s(self, command: Mapping[str, Any]) -> float:
+        """The expected duration of the step (seconds); computed locally, no I/O."""
+        ...
+
+    def collect_step(self, job_key: str) -> list[Measurement]:
+        """The finished job's raw results, whole, one per :attr:`results` entry."""
+        ...
+
+    def release_step(self, job_key: str) -> None:
+        """Let the device go after its results are stored (a furnace unloads the sample)."""
         ...

@@ -15,6 +15,7 @@ from instruments.diffractometer import Diffractometer, XrdLimits
 from instruments.dosing import DosingLimits, DosingStation
 from instruments.furnace import BoxFurnace, FurnaceLimits
 from instruments.transport import SerialTransport
+from lab.instrument_kind import InstrumentKind
 
 __all__ = ["KINDS", "open_instrument"]
 
@@ -22,14 +23,14 @@ __all__ = ["KINDS", "open_instrument"]
 DriverClass = type[BoxFurnace | DosingStation | Diffractometer]
 
 #: Instrument kind -> (driver class, limits class).
-KINDS: dict[str, tuple[DriverClass, type]] = {
-    "furnace": (BoxFurnace, FurnaceLimits),
-    "dosing": (DosingStation, DosingLimits),
-    "xrd": (Diffractometer, XrdLimits),
+KINDS: dict[InstrumentKind, tuple[DriverClass, type]] = {
+    InstrumentKind.FURNACE: (BoxFurnace, FurnaceLimits),
+    InstrumentKind.DOSING: (DosingStation, DosingLimits),
+    InstrumentKind.XRD: (Diffractometer, XrdLimits),
 }
 
 
-def open_instrument(kind: str, url: str, name: str, *, timeout: float = 2.0, baudrate: int = 9600,
+def open_instrument(kind: str | InstrumentKind, url: str, name: str, *, timeout: float = 2.0, baudrate: int = 9600,
                     **limits: Any) -> JobDriver:
     """The driver for an instrument of ``kind`` on ``url``, over a :class:`SerialTransport`.
 
@@ -45,7 +46,7 @@ def open_instrument(kind: str, url: str, name: str, *, timeout: float = 2.0, bau
     """
     if kind not in KINDS:
         raise ValueError(f"unknown instrument kind {kind!r}; expected one of {', '.join(KINDS)}")
-    driver_cls, limits_cls = KINDS[kind]
+    driver_cls, limits_cls = KINDS[InstrumentKind(kind)]
     allowed = {f.name for f in fields(limits_cls)}
     unknown = sorted(set(limits) - allowed)
     if unknown:

@@ -29,6 +29,7 @@ from pydantic import (
 from pymatgen.core import Composition
 
 from lab.errors import SpecError
+from lab.instrument_kind import InstrumentKind
 from lab.reward import RewardDefinition
 from lab.search_space import (
     SearchSpace,
@@ -133,6 +134,11 @@ class InstrumentsSpec(_Strict):
     dosing: list[str] = Field(default_factory=lambda: ["doser"], min_length=1)
     furnaces: list[str] = Field(default_factory=lambda: [f"furnace-{i}" for i in range(1, 5)], min_length=1)
     diffractometer: list[str] = Field(default_factory=lambda: ["xrd"], min_length=1)
+
+    def by_kind(self) -> dict[InstrumentKind, list[str]]:
+        """The instrument names of each kind the workflow's steps need."""
+        return {InstrumentKind.DOSING: list(self.dosing), InstrumentKind.FURNACE: list(self.furnaces),
+                InstrumentKind.XRD: list(self.diffractometer)}
 
 
 #: Quantities the solid-state workflow's analysis can report as objectives.

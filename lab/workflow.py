@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from pymatgen.core import Composition
 
+from lab.instrument_kind import InstrumentKind
+
 if TYPE_CHECKING:
     from lab.spec import WorkflowSpec
 
@@ -41,7 +43,7 @@ class PlannedStep:
 
     Attributes:
         name: ``"dose"``, ``"anneal"`` or ``"xrd"``.
-        instrument_kind: ``"dosing"``, ``"furnace"`` or ``"xrd"``.
+        instrument_kind: the :class:`~lab.instrument_kind.InstrumentKind` whose driver serves the step.
         command: the driver call's keyword arguments (JSON-able).
     """
 
@@ -81,14 +83,14 @@ def plan_steps(params: Mapping[str, Any], wf: WorkflowSpec) -> list[PlannedStep]
     atmosphere = params[wf.atmosphere] if wf.atmosphere else wf.default_atmosphere
     start, stop, step = wf.two_theta
     return [
-        PlannedStep("dose", "dosing", {"masses_mg": precursor_masses(params[wf.composition], wf.precursors, wf.batch_mg)}),
-        PlannedStep("anneal", "furnace", {
+        PlannedStep("dose", InstrumentKind.DOSING, {"masses_mg": precursor_masses(params[wf.composition], wf.precursors, wf.batch_mg)}),
+        PlannedStep("anneal", InstrumentKind.FURNACE, {
             "temperature_c": float(params[wf.temperature]),
             "dwell_h": float(params[wf.dwell]),
             "ramp_c_per_min": wf.ramp_c_per_min,
             "atmosphere": str(atmosphere),
         }),
-        PlannedStep("xrd", "xrd", {"start_deg": start, "stop_deg": stop, "step_deg": step}),
+        PlannedStep("xrd", InstrumentKind.XRD, {"start_deg": start, "stop_deg": stop, "step_deg": step}),
     ]
 
 

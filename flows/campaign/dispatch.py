@@ -27,7 +27,7 @@ from instruments.errors import (
     JobConflict,
     LimitViolation,
 )
-from instruments.protocol import JobInstrument
+from instruments.protocol import StepDriver
 from lab.clock import Clock
 from lab.experiment import ExperimentState
 
@@ -54,7 +54,7 @@ class StepDispatcher:
 
     store: db.Store
     campaign_id: int
-    instruments: Mapping[str, JobInstrument]
+    instruments: Mapping[str, StepDriver]
     clock: Clock
     deadline_factor: float
     deadline_min_s: float
@@ -74,7 +74,7 @@ class StepDispatcher:
     def _poll_step(self, step: db.StepInfo) -> None:
         now = self.clock.now()
         inst = self.instruments[_held_by(step)]
-        st = calls.call(inst, "job_status", step.idempotency_key)
+        st = calls.call(inst.job_status, step.idempotency_key)
         if st.state == "busy":
             self.due[step.id] = now + timedelta(seconds=max(st.seconds_left or 0.0, 1.0))
             if step.state == "intent":
@@ -87,15 +87,15 @@ class StepDispatcher:
         else:  # error
             self._check_deadline(step, now, st.state)
 
-    def _ingest(self, step: db.StepInfo, inst: JobInstrument, now: datetime) -> None:
+    def _ingest(self, step: db.StepInfo, inst: StepDriver, now: datetime) -> None:
         with self.store.session() as s:
             have = {m.name for m in db.load_measurements(s, step.experiment_id)}
-        results = [m for m in calls.collect(step.instrument_kind, inst, step.idempotency_key) if m.name not in have] \
-            if not _already_collected(step.instrument_kind, have) else []
+        results = [] if {r.name for r in inst.results} <= have else \
+            [m for m in calls.collect(inst, step.idempotency_key) if m.name not in have]
         with self.store.session() as s:
             for m in results:
                 db.store_measurement(s, step.experiment_id, m, now, step_id=step.id)
-        calls.release(step.instrument_kind, inst, step.idempotency_key)
+        calls.release(inst, step.idempotency_key)
         with self.store.session() as s:
             if step.state == "intent":
                 db.ack_step(s, step.id, now)
@@ -104,7 +104,7 @@ class StepDispatcher:
         self.due.pop(step.id, None)
         self.on_event(f"{step.instrument} finished {step.name} of {step.idempotency_key.split(':')[0]}")
 
-    def _resend_or_lose(self, step: db.StepInfo, inst: JobInstrument, now: datetime) -> None:
+    def _resend_or_lose(self, step: db.StepInfo, inst: StepDriver, now: datetime) -> None:
         """The device has no record of this job.
 
         Never acknowledged: the intent was committed but the command never arrived (a crash or a
@@ -134,7 +134,7 @@ class StepDispatcher:
         """Commit the intent of ``step`` on instrument ``name`` (with its deadline), then send it."""
         now = self.clock.now()
         inst = self.instruments[name]
-        expected = calls.expected_duration_s(step.instrument_kind, inst, step.command)
+        expected = calls.expected_duration_s(inst, step.command)
         grace = max(self.deadline_min_s, self.deadline_factor * expected)
         done_at = now + timedelta(seconds=expected)
         with self.store.session() as s:
@@ -144,13 +144,13 @@ class StepDispatcher:
                 db.transition(s, exp.id, S.DISPATCHED, now)
         self._send(step, inst)
 
-    def _send(self, step: db.StepInfo, inst: JobInstrument) -> None:
+    def _send(self, step: db.StepInfo, inst: StepDriver) -> None:
         """Send the step's command; the intent is already committed."""
         now = self.clock.now()
         with self.store.session() as s:
             sample_id = db.get_experiment(s, step.experiment_id).sample_id
         try:
-            calls.start(step.instrument_kind, inst, step.idempotency_key, sample_id, step.command)
+            calls.start(inst, step.idempotency_key, sample_id, step.command)
         except REFUSED_FOR_GOOD as exc:
             self._lose(step, self.clock.now(), f"{inst.name} refused {step.idempotency_key}: {exc}")
             return  # re-claiming and resending it would loop for ever (see _resend_or_lose)
@@ -188,8 +188,3 @@ def _held_by(step: db.StepInfo) -> str:
     if step.instrument is None:
         raise FlowError(f"step {step.idempotency_key} is {step.state} but names no instrument; the ledger is inconsistent")
     return step.instrument
-
-
-def _already_collected(kind: str, have: set[str]) -> bool:
-    expected = {"dosing": "dosed_mg", "furnace": "temperature_log", "xrd": "xrd_pattern"}[kind]
-    return expected in have

@@ -31,9 +31,10 @@ from flows.campaign import instrument_calls as calls
 from flows.campaign.analysis import analyse_experiment
 from flows.campaign.dispatch import StepDispatcher, has_open_step
 from flows.errors import MissingInstruments
-from instruments.protocol import JobInstrument
+from instruments.protocol import StepDriver
 from lab.clock import Clock
 from lab.experiment import ExperimentState
+from lab.instrument_kind import InstrumentKind
 from lab.spec import CampaignSpec
 from lab.workflow import plan_steps
 from policies.protocol import Policy
@@ -62,7 +63,7 @@ class EngineSettings:
     poll_interval_s: float = 60.0
     deadline_factor: float = 0.5
     deadline_min_s: float = 3600.0
-    bottleneck_kind: str = "furnace"
+    bottleneck_kind: str = InstrumentKind.FURNACE
     prefetch: int = 1
 
 
@@ -83,7 +84,7 @@ class CampaignEngine:
 
     store: db.Store
     campaign_id: int
-    instruments: Mapping[str, JobInstrument]
+    instruments: Mapping[str, StepDriver]
     clock: Clock
     policy: Policy
     settings: EngineSettings = field(default_factory=EngineSettings)
@@ -96,8 +97,7 @@ class CampaignEngine:
             info = db.get_campaign(s, self.campaign_id)
         self.spec = CampaignSpec.from_store_dict(info.spec)
         roles = self.spec.instruments
-        self.kinds: dict[str, list[str]] = {"dosing": list(roles.dosing), "furnace": list(roles.furnaces),
-                                            "xrd": list(roles.diffractometer)}
+        self.kinds: dict[str, list[str]] = {str(k): names for k, names in roles.by_kind().items()}
         missing = [n for names in self.kinds.values() for n in names if n not in self.instruments]
         if missing:
             raise MissingInstruments(f"campaign {self.campaign_id} needs instruments {missing}, which are not connected "
@@ -260,7 +260,7 @@ class CampaignEngine:
             return
         plans = [plan_steps(p.params, self.spec.workflow) for p in proposals]
         # the batch's expected end: its longest experiment run back to back, without queueing
-        work_s = max(sum(calls.expected_duration_s(st.instrument_kind, self.instruments[self.kinds[st.instrument_kind][0]],
+        work_s = max(sum(calls.expected_duration_s(self.instruments[self.kinds[st.instrument_kind][0]],
                                                    st.command) for st in plan) for plan in plans)
         expected = now + timedelta(seconds=work_s)
         deadline = expected + timedelta(seconds=max(self.settings.deadline_min_s, work_s))

@@ -1,4 +1,4 @@
-"""Instrument commands as Prefect tasks, and what each step kind sends and collects.
+"""Instrument commands as Prefect tasks: the engine's only way to the drivers.
 
 Every call to an instrument goes through :func:`call`, a Prefect task run named after the
 instrument and command. Infrastructure trouble (time-outs, garbled replies, dropped connections)
@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
-import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -23,7 +22,10 @@ from instruments.errors import (
     InstrumentError,
     InstrumentTimeout,
 )
+from instruments.protocol import InstrumentStatus, StepDriver
 from lab.experiment import Measurement
+
+R = TypeVar("R")
 
 __all__ = ["collect", "call", "expected_duration_s", "release", "start"]
 
@@ -51,61 +53,34 @@ def _instrument_task(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
 RETRY_DELAYS: list[float] = [1.0, 5.0, 20.0]
 
 
-def call(instrument: Any, method: str, *args: Any) -> Any:
-    """Run ``instrument.method(*args)`` as a retried Prefect task; re-raise refusals."""
-    bound = getattr(instrument, method)
+def call(command: Callable[..., R], *args: Any) -> R:
+    """Run a driver's bound ``command(*args)`` as a retried Prefect task named ``<instrument>.<command>``;
+    re-raise refusals."""
+    owner = getattr(command, "__self__", None)
     runner = _instrument_task.with_options(
-        task_run_name=f"{instrument.name}.{method}", retry_delay_seconds=list(RETRY_DELAYS))
-    result = runner(bound, args)
+        task_run_name=f"{getattr(owner, 'name', '?')}.{getattr(command, '__name__', 'call')}",
+        retry_delay_seconds=list(RETRY_DELAYS))
+    result = runner(command, args)
     if isinstance(result, _Refused):
         raise result.error
-    return result
+    return cast(R, result)  # a sync task returns what ``command`` returned (Prefect types it as a coroutine too)
 
 
-def start(kind: str, instrument: Any, job_key: str, sample_id: str, command: Mapping[str, Any]) -> Any:
+def start(instrument: StepDriver, job_key: str, sample_id: str, command: Mapping[str, Any]) -> InstrumentStatus:
     """Start one step's job (idempotent on the device by ``job_key``)."""
-    if kind == "dosing":
-        return call(instrument, "start_dose", job_key, sample_id, dict(command["masses_mg"]))
-    if kind == "furnace":
-        return call(instrument, "start_program", job_key, sample_id, command["temperature_c"], command["dwell_h"],
-                    command["ramp_c_per_min"], command["atmosphere"])
-    if kind == "xrd":
-        return call(instrument, "start_scan", job_key, sample_id, command["start_deg"], command["stop_deg"], command["step_deg"])
-    raise ValueError(f"unknown instrument kind {kind!r}; expected dosing, furnace or xrd")
+    return call(instrument.start_step, job_key, sample_id, dict(command))
 
 
-def expected_duration_s(kind: str, instrument: Any, command: Mapping[str, Any]) -> float:
+def expected_duration_s(instrument: StepDriver, command: Mapping[str, Any]) -> float:
     """The driver's estimate of a step's duration (seconds); computed locally, no I/O."""
-    if kind == "dosing":
-        return float(instrument.expected_duration_s(dict(command["masses_mg"])))
-    if kind == "furnace":
-        return float(instrument.expected_duration_s(command["temperature_c"], command["dwell_h"], command["ramp_c_per_min"]))
-    if kind == "xrd":
-        return float(instrument.expected_duration_s(command["start_deg"], command["stop_deg"], command["step_deg"]))
-    raise ValueError(f"unknown instrument kind {kind!r}; expected dosing, furnace or xrd")
+    return float(instrument.step_duration_s(command))
 
 
-def collect(kind: str, instrument: Any, job_key: str) -> list[Measurement]:
+def collect(instrument: StepDriver, job_key: str) -> list[Measurement]:
     """Read a finished job's raw results, whole."""
-    name = instrument.name
-    if kind == "dosing":
-        masses = call(instrument, "result", job_key)
-        names = sorted(masses)
-        return [Measurement.from_array("dosed_mg", np.array([masses[k] for k in names], dtype="<f8"), units="mg",
-                                       instrument=name, meta={"precursors": names})]
-    if kind == "furnace":
-        log = np.asarray(call(instrument, "temperature_log", job_key), dtype="<f8")
-        return [Measurement.from_array("temperature_log", log, units="h,°C", instrument=name,
-                                       meta={"columns": ["time_h", "temperature_c"]})]
-    if kind == "xrd":
-        two_theta, counts = call(instrument, "fetch_pattern", job_key)
-        pattern = np.stack([np.asarray(two_theta, "<f8"), np.asarray(counts, "<f8")], axis=1)
-        return [Measurement.from_array("xrd_pattern", pattern, units="deg,counts", instrument=name,
-                                       meta={"columns": ["two_theta_deg", "counts"], "radiation": "CuKa"})]
-    raise ValueError(f"unknown instrument kind {kind!r}; expected dosing, furnace or xrd")
+    return call(instrument.collect_step, job_key)
 
 
-def release(kind: str, instrument: Any, job_key: str) -> None:
+def release(instrument: StepDriver, job_key: str) -> None:
     """Free the instrument after its results are stored (a furnace gives its sample back)."""
-    if kind == "furnace":
-        call(instrument, "unload", job_key)
+    call(instrument.release_step, job_key)

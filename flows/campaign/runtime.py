@@ -28,6 +28,7 @@ from instruments.registry import open_instrument
 from lab.clock import DEFAULT_SIM_START, Clock, ScaledClock, SimulatedClock, WallClock
 from lab.diffraction import DEFAULT_TWO_THETA
 from lab.errors import SpecError
+from lab.instrument_kind import InstrumentKind
 from lab.spec import CampaignSpec, InstrumentsSpec, read_toml
 from simulators.lab import SimulatedLab
 from simulators.samples import AnnealRecord
@@ -137,8 +138,9 @@ def load_lab_file(path: str | Path) -> tuple[list[dict[str, Any]], Clock]:
         for key in ("name", "kind", "port"):
             if not isinstance(e.get(key), str) or not e.get(key):
                 problems.append(f"instrument[{i}].{key}: required text field is missing")
-        if e.get("kind") not in (None, "furnace", "dosing", "xrd"):
-            problems.append(f"instrument[{i}].kind: {e['kind']!r} is not one of furnace, dosing, xrd")
+        kinds = [k.value for k in InstrumentKind]
+        if e.get("kind") is not None and e.get("kind") not in kinds:
+            problems.append(f"instrument[{i}].kind: {e['kind']!r} is not one of {', '.join(kinds)}")
     clock: Clock = WallClock()
     if "clock" in data:
         try:
