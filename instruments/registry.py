@@ -14,19 +14,21 @@ from instruments.base import JobDriver
 from instruments.diffractometer import Diffractometer, XrdLimits
 from instruments.dosing import DosingLimits, DosingStation
 from instruments.furnace import BoxFurnace, FurnaceLimits
+from instruments.spectrometer import SpectrometerLimits, UvVisSpectrometer
 from instruments.transport import SerialTransport
 from lab.instrument_kind import InstrumentKind
 
 __all__ = ["KINDS", "open_instrument"]
 
 #: The driver classes: each is built as ``cls(transport, limits, name=name)``.
-DriverClass = type[BoxFurnace | DosingStation | Diffractometer]
+DriverClass = type[BoxFurnace | DosingStation | Diffractometer | UvVisSpectrometer]
 
 #: Instrument kind -> (driver class, limits class).
 KINDS: dict[InstrumentKind, tuple[DriverClass, type]] = {
     InstrumentKind.FURNACE: (BoxFurnace, FurnaceLimits),
     InstrumentKind.DOSING: (DosingStation, DosingLimits),
     InstrumentKind.XRD: (Diffractometer, XrdLimits),
+    InstrumentKind.UVVIS: (UvVisSpectrometer, SpectrometerLimits),
 }
 
 
@@ -37,7 +39,7 @@ def open_instrument(kind: str | InstrumentKind, url: str, name: str, *, timeout:
     The port opens on the first command (see :mod:`instruments.transport`).
 
     Args:
-        kind: ``"furnace"``, ``"dosing"`` or ``"xrd"``.
+        kind: an :class:`~lab.instrument_kind.InstrumentKind` or its value (``"furnace"``, ``"uvvis"``...).
         url: device path or pyserial URL (``/dev/ttyUSB0``, ``socket://127.0.0.1:4001``).
         name: the instrument's name (e.g. ``"furnace-2"``).
         timeout: the transport's read timeout (seconds).

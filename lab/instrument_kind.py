@@ -20,6 +20,7 @@ class InstrumentKind(str, enum.Enum):
     DOSING = "dosing"
     FURNACE = "furnace"
     XRD = "xrd"
+    UVVIS = "uvvis"
 
     def __str__(self) -> str:
         return self.value

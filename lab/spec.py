@@ -113,6 +113,7 @@ class WorkflowSpec(_Strict):
     ramp_c_per_min: float = Field(default=5.0, gt=0)
     default_atmosphere: str = "air"
     two_theta: tuple[float, float, float] = (10.0, 80.0, 0.02)
+    uvvis_nm: tuple[float, float, float] | None = None
     max_fit_residual: float = Field(default=0.5, gt=0)
 
     @field_validator("precursors")
@@ -134,11 +135,12 @@ class InstrumentsSpec(_Strict):
     dosing: list[str] = Field(default_factory=lambda: ["doser"], min_length=1)
     furnaces: list[str] = Field(default_factory=lambda: [f"furnace-{i}" for i in range(1, 5)], min_length=1)
     diffractometer: list[str] = Field(default_factory=lambda: ["xrd"], min_length=1)
+    spectrometer: list[str] = Field(default_factory=list)
 
     def by_kind(self) -> dict[InstrumentKind, list[str]]:
         """The instrument names of each kind the workflow's steps need."""
         return {InstrumentKind.DOSING: list(self.dosing), InstrumentKind.FURNACE: list(self.furnaces),
-                InstrumentKind.XRD: list(self.diffractometer)}
+                InstrumentKind.XRD: list(self.diffractometer), InstrumentKind.UVVIS: list(self.spectrometer)}
 
 
 #: Quantities the solid-state workflow's analysis can report as objectives.
@@ -191,6 +193,14 @@ class CampaignSpec(_Strict):
             raise ValueError(f"workflow.precursors: no precursor for {sorted(missing)}")
         if wf.atmosphere is not None and wf.atmosphere not in by_name:
             raise ValueError(f"workflow.atmosphere: parameter {wf.atmosphere!r} is not among the parameters {names}")
+        if wf.uvvis_nm is not None:
+            start, stop, step = wf.uvvis_nm
+            if not 0 < start < stop or step <= 0:
+                raise ValueError(f"workflow.uvvis_nm: expected [start, stop, step] in nm with 0 < start < stop and "
+                                 f"step > 0, got {list(wf.uvvis_nm)}")
+            if not self.instruments.spectrometer:
+                raise ValueError("instruments.spectrometer: the workflow records UV-Vis spectra (workflow.uvvis_nm), "
+                                 "so name at least one spectrometer")
 
     def search_space(self) -> SearchSpace:
         return SearchSpace(tuple(to_parameter(p) for p in self.parameters))

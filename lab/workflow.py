@@ -1,10 +1,12 @@
 """Workflows: how one experiment's parameters become instrument steps, and results objectives.
 
-The ``solid_state`` workflow (ARCHITECTURE.md, The life of one experiment, step 4) runs every experiment through three steps:
+The ``solid_state`` workflow (ARCHITECTURE.md, The life of one experiment, step 4) runs every experiment through three or four steps:
 
 1. ``dose`` on a dosing station: precursor masses (mg) from the cation fractions,
 2. ``anneal`` in a box furnace: temperature (°C), dwell (hours), ramp (°C/min), atmosphere,
 3. ``xrd`` on the diffractometer: a 2-theta scan (degrees),
+4. when ``workflow.uvvis_nm`` is set, ``uvvis`` on a UV-Vis spectrometer: an absorbance spectrum
+   over ``[start, stop]`` nm by ``step`` nm (stored with the experiment's raw results),
 
 then the analysis estimates phase weight fractions from the pattern, from which the objectives
 come (never from any hidden truth).
@@ -91,6 +93,8 @@ def plan_steps(params: Mapping[str, Any], wf: WorkflowSpec) -> list[PlannedStep]
             "atmosphere": str(atmosphere),
         }),
         PlannedStep("xrd", InstrumentKind.XRD, {"start_deg": start, "stop_deg": stop, "step_deg": step}),
+        *([] if wf.uvvis_nm is None else [PlannedStep("uvvis", InstrumentKind.UVVIS, dict(
+            zip(("start_nm", "stop_nm", "step_nm"), (float(v) for v in wf.uvvis_nm))))]),
     ]
 
 

@@ -24,6 +24,7 @@ from simulators.faults import FaultPlan
 from simulators.furnace import FurnaceSimulator
 from simulators.samples import SampleTray
 from simulators.serve import Served, serve_pty, serve_socket
+from simulators.spectrometer import SpectrometerSimulator, SpectrumSource
 
 __all__ = ["SimulatedLab"]
 
@@ -43,6 +44,8 @@ class SimulatedLab:
         transport: ``"pty"`` (default) or ``"socket"``.
         dosing: names of the dosing stations.
         diffractometers: names of the diffractometers.
+        spectrometers: names of the UV-Vis spectrometers (none by default).
+        spectrum_source: ``(sample_id, wavelength_nm) -> absorbance`` for the spectrometers.
 
     Attributes:
         tray: the physical truth the simulators share (the controller never reads it).
@@ -55,7 +58,8 @@ class SimulatedLab:
 
     def __init__(self, clock: Clock, pattern_source: PatternSource | None, furnaces: int | Sequence[str] = 4,
                  faults: Mapping[str, FaultPlan] | None = None, seed: int = 0, transport: str = "pty",
-                 dosing: str | Sequence[str] = ("doser",), diffractometers: str | Sequence[str] = ("xrd",)) -> None:
+                 dosing: str | Sequence[str] = ("doser",), diffractometers: str | Sequence[str] = ("xrd",),
+                 spectrometers: Sequence[str] = (), spectrum_source: SpectrumSource | None = None) -> None:
         if pattern_source is None or not callable(pattern_source):
             raise ValueError("SimulatedLab needs pattern_source, a callable sample_id -> (two_theta, counts) "
                              "(e.g. the materials world's measure on the tray's sample); a flat placeholder "
@@ -63,6 +67,10 @@ class SimulatedLab:
         if transport not in ("pty", "socket"):
             raise ValueError(f"transport={transport!r}: expected 'pty' or 'socket'")
         names = _role_names(dosing, furnaces, diffractometers)
+        names["uvvis"] = list(spectrometers)
+        if names["uvvis"] and (spectrum_source is None or not callable(spectrum_source)):
+            raise ValueError("SimulatedLab needs spectrum_source, a callable (sample_id, wavelength_nm) -> absorbance, "
+                             "to serve spectrometers")
         plans = dict(faults or {})
         unknown = sorted(set(plans) - {n for group in names.values() for n in group})
         if unknown:
@@ -78,6 +86,9 @@ class SimulatedLab:
             self._add("furnace", FurnaceSimulator(name, clock, self.tray, plans.get(name), seed=seed + i))
         for name in names["xrd"]:
             self._add("xrd", DiffractometerSimulator(name, clock, pattern_source, plans.get(name)))
+        for name in names["uvvis"]:
+            assert spectrum_source is not None  # checked above
+            self._add("uvvis", SpectrometerSimulator(name, clock, spectrum_source, plans.get(name)))
         serve = serve_pty if transport == "pty" else serve_socket
         self.served: dict[str, Served] = {}
         try:

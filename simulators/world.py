@@ -148,7 +148,8 @@ class MaterialsWorld:
         def vol_rate(t: np.ndarray) -> np.ndarray:
             return p.volatilisation_rate_per_h * np.exp((np.asarray(t) - p.volatilisation_onset_c) / p.volatilisation_width_c)
 
-        n_ba *= math.exp(-sum(self._dose(vol_rate, a) for a in anneals))
+        # a trace always stays in the crucible, so that a sample that lost nearly all its Ba still has a composition
+        n_ba *= max(math.exp(-sum(self._dose(vol_rate, a) for a in anneals)), 1e-12)
         tau = sum(self._dose(partial(self._rate, atmosphere=a.atmosphere), a) for a in anneals)
         x = 1.0 - math.exp(-(tau**p.avrami_exponent))
 

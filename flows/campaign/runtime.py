@@ -31,6 +31,7 @@ from lab.errors import SpecError
 from lab.instrument_kind import InstrumentKind
 from lab.spec import CampaignSpec, InstrumentsSpec, read_toml
 from simulators.lab import SimulatedLab
+from simulators.optics import absorbance
 from simulators.samples import AnnealRecord
 from simulators.world import MaterialsWorld, WorldParameters
 
@@ -82,8 +83,13 @@ def _simulated_lab(roles: InstrumentsSpec, clock: Clock, seed: int, faults: dict
     def pattern(sample_id: str) -> tuple[np.ndarray, np.ndarray]:
         return DEFAULT_TWO_THETA, world.measure(lab_box[0].tray.get(sample_id), rng)
 
+    def spectrum(sample_id: str, wavelength_nm: np.ndarray) -> np.ndarray:
+        sample = lab_box[0].tray.get(sample_id)
+        return absorbance(world.outcome(sample.dosed_mg, sample.anneals).fractions, wavelength_nm, rng)
+
     lab = SimulatedLab(clock=clock, pattern_source=pattern, dosing=roles.dosing, furnaces=roles.furnaces,
-                       diffractometers=roles.diffractometer, faults=faults, seed=seed, transport=transport)
+                       diffractometers=roles.diffractometer, faults=faults, seed=seed, transport=transport,
+                       spectrometers=roles.spectrometer, spectrum_source=spectrum)
     lab_box.append(lab)
     return lab
 

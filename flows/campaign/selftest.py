@@ -3,12 +3,14 @@
 What a scientist runs after plugging in a device (``lab instruments selftest``). Per instrument:
 
 1. ``identify`` (``*IDN?``), ``status``, ``errors`` (drains the ``SYST:ERR?`` queue);
-2. a short job under the key ``selftest-<name>-<UTC timestamp>`` for sample :data:`SAMPLE_ID`:
+2. a short job (:mod:`flows.campaign.selftest_jobs`) under the key ``selftest-<name>-<UTC timestamp>``
+   for sample ``SELFTEST``:
 
-   * dosing station: ``start_dose`` of :data:`DOSE_MG` of each loaded precursor, then ``result``;
-   * furnace: ``start_program`` at :data:`FURNACE_C` with the shortest dwell and fastest ramp the
+   * dosing station: ``start_dose`` of about 10 mg of each loaded precursor, then ``result``;
+   * furnace: ``start_program`` at 200 °C with the shortest dwell and fastest ramp the
      limits allow, in air, then ``temperature_log`` and ``unload``;
-   * diffractometer: ``start_scan`` over :data:`SCAN_DEG` with a coarse step, ``fetch_pattern``;
+   * diffractometer: ``start_scan`` over 20-30 degrees with a coarse step, ``fetch_pattern``;
+   * UV-Vis spectrometer: ``start_spectrum`` over 300-600 nm by 10 nm, ``fetch_spectrum``;
 
    each start is sent a second time with the same key, which must start nothing new, and the job
    is followed with ``job_status`` until it is done (see :func:`wait_for_job`);
@@ -34,28 +36,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from flows.campaign.runtime import Rig
+from flows.campaign.selftest_jobs import job_for
 from instruments.errors import InstrumentError
 from instruments.protocol import InstrumentStatus
 from instruments.registry import KINDS
 
-__all__ = ["DOSE_MG", "FURNACE_C", "SAMPLE_ID", "SCAN_DEG", "SelftestRow", "selftest", "wait_for_job"]
+__all__ = ["SelftestRow", "selftest", "wait_for_job"]
 
-#: Sample id of every self-test job.
-SAMPLE_ID = "SELFTEST"
-#: Target mass of each precursor (mg), clamped into the station's limits.
-DOSE_MG = 10.0
-#: Furnace dwell temperature (°C), clamped into the furnace's limits.
-FURNACE_C = 200.0
-#: Diffractometer scan range (degrees 2-theta), clamped into the goniometer's limits.
-SCAN_DEG = (20.0, 30.0)
-#: Scan step (degrees) and counting time per step (seconds), clamped into the limits.
-SCAN_STEP_DEG, SCAN_S_PER_STEP = 0.05, 0.1
 #: Polling interval of a real instrument's job (seconds).
 POLL_S = 5.0
 #: A busy job whose ``seconds_left`` has not changed for this long is reported stuck (seconds).
 STUCK_AFTER_S = 120.0
 #: Order in which instrument kinds are tested (a dosed sample exists before it is heated/scanned).
-KIND_ORDER = ("dosing", "furnace", "xrd")
+KIND_ORDER = ("dosing", "furnace", "xrd", "uvvis")
 #: Longest result text in a row, and longest error text (characters).
 MAX_TEXT, MAX_ERROR = 90, 200
 
@@ -79,20 +72,6 @@ class SelftestRow:
     ok: bool
     result: str
     seconds: float
-
-
-#: One command of a job's follow-up: ``(name, call, describe the reply)``.
-Step = tuple[str, Callable[[], Any], Callable[[Any], str]]
-
-
-@dataclass(frozen=True)
-class _Job:
-    """How to run one instrument's self-test job."""
-
-    command: str
-    start: Callable[[], InstrumentStatus]
-    expected_s: float
-    collect: Callable[[bool], list[Step]]
 
 
 def selftest(rig: Rig, *, max_wait_s: float = 900.0) -> list[SelftestRow]:
@@ -187,7 +166,7 @@ def _test_one(rig: Rig, name: str, driver: Any, key: str, max_wait_s: float) -> 
     run("identify", driver.identify, str)
     run("status", driver.status, _describe_status)
     run("errors", driver.errors, _describe_errors)
-    job = _job_for(kind, driver, key)
+    job = job_for(kind, driver, key)
     if job is not None:
         started, _ = run(job.command, job.start, lambda s: f"{_describe_status(s)}; key {key}")
         if started:
@@ -199,37 +178,6 @@ def _test_one(rig: Rig, name: str, driver: Any, key: str, max_wait_s: float) -> 
                 run(command, call, describe)
     run("abort", driver.abort, lambda _: "OK")
     return rows
-
-
-def _job_for(kind: str, driver: Any, key: str) -> _Job | None:
-    """The self-test job of a driver of ``kind``, with values clamped into its limits."""
-    lim: Any = getattr(driver, "limits", None)
-    if kind == "dosing":
-        share = lim.max_total_mg / max(len(lim.precursors), 1)
-        masses = {p: _clamp(min(DOSE_MG, share), lim.min_mg, lim.max_mg) for p in lim.precursors}
-        return _Job("start_dose", lambda: driver.start_dose(key, SAMPLE_ID, masses), driver.expected_duration_s(masses),
-                    lambda finished: [("result", lambda: driver.result(key), _describe_masses)])
-    if kind == "furnace":
-        program = (_clamp(FURNACE_C, lim.min_temperature_c, lim.max_temperature_c), lim.min_dwell_h,
-                   lim.max_ramp_c_per_min)
-        atmosphere = "air" if "air" in lim.atmospheres else lim.atmospheres[0]
-
-        def collect(finished: bool) -> list[Step]:
-            steps: list[Step] = [("temperature_log", lambda: driver.temperature_log(key), _describe_log)]
-            if not finished:
-                steps.append(("abort", driver.abort, lambda _: "OK (program not done: stopped before unload)"))
-            return [*steps, ("unload", lambda: driver.unload(key), lambda s: f"sample {s} taken out")]
-
-        return _Job("start_program", lambda: driver.start_program(key, SAMPLE_ID, *program, atmosphere),
-                    driver.expected_duration_s(*program), collect)
-    if kind == "xrd":
-        start = _clamp(SCAN_DEG[0], lim.min_two_theta, lim.max_two_theta - 1.0)
-        scan = (start, min(start + SCAN_DEG[1] - SCAN_DEG[0], lim.max_two_theta),
-                _clamp(SCAN_STEP_DEG, lim.min_step, lim.max_step),
-                _clamp(SCAN_S_PER_STEP, lim.min_seconds_per_step, lim.max_seconds_per_step))
-        return _Job("start_scan", lambda: driver.start_scan(key, SAMPLE_ID, *scan), driver.expected_duration_s(*scan),
-                    lambda finished: [("fetch_pattern", lambda: driver.fetch_pattern(key), _describe_pattern)])
-    return None
 
 
 def _checked_wait(rig: Rig, driver: Any, key: str, expected_s: float,
@@ -271,25 +219,6 @@ def _describe_errors(errors: list[tuple[int, str]]) -> str:
     if not errors:
         return "queue empty"
     return f"{len(errors)} drained: " + "; ".join(f"{code} {message}" for code, message in errors)
-
-
-def _describe_masses(masses: dict[str, float]) -> str:
-    return ", ".join(f"{p} {mg:.2f} mg" for p, mg in masses.items())
-
-
-def _describe_log(log: Any) -> str:
-    return f"{len(log)} rows over {log[-1, 0]:.2f} h, max {log[:, 1].max():.1f} °C" if len(log) else "0 rows"
-
-
-def _describe_pattern(pattern: tuple[Any, Any]) -> str:
-    two_theta, counts = pattern
-    if len(two_theta) == 0:
-        raise ValueError("the pattern has no points")
-    return f"{len(two_theta)} points, {two_theta[0]:.2f}-{two_theta[-1]:.2f} deg, max {counts.max():.0f} counts"
-
-
-def _clamp(value: float, low: float, high: float) -> float:
-    return min(max(value, low), high)
 
 
 def _short(text: str, limit: int) -> str:

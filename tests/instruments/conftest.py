@@ -16,6 +16,7 @@ from instruments.diffractometer import Diffractometer
 from instruments.dosing import DosingStation
 from instruments.furnace import BoxFurnace
 from instruments.recording import RecordingTransport
+from instruments.spectrometer import UvVisSpectrometer
 from instruments.transport import SerialTransport
 from lab.clock import SimulatedClock
 from simulators.device import LineDevice
@@ -25,6 +26,7 @@ from simulators.faults import FaultPlan
 from simulators.furnace import FurnaceSimulator
 from simulators.samples import SampleTray
 from simulators.serve import Served, serve_pty
+from simulators.spectrometer import SpectrometerSimulator
 
 #: Driver read timeout in these tests (seconds); faults cost about this much each.
 TIMEOUT_S = 0.5
@@ -125,5 +127,28 @@ def xrd_link(xrd_sim: DiffractometerSimulator) -> Iterator[Served]:
 @pytest.fixture
 def xrd(xrd_link: Served, traffic: list[dict], clock: SimulatedClock) -> Iterator[Diffractometer]:
     driver = Diffractometer(_transport(xrd_link, traffic, clock), name="xrd")
+    yield driver
+    driver.close()
+
+
+def fake_spectrum(sample_id: str, wavelength_nm: np.ndarray) -> np.ndarray:
+    """A deterministic absorption edge per sample: the edge wavelength (nm) is drawn from the id."""
+    edge = 350.0 + zlib.crc32(sample_id.encode()) % 100
+    return 1.0 / (1.0 + np.exp((np.asarray(wavelength_nm) - edge) / 8.0))
+
+
+@pytest.fixture
+def uvvis_sim(clock: SimulatedClock) -> SpectrometerSimulator:
+    return SpectrometerSimulator("uvvis", clock, fake_spectrum, FaultPlan(late_s=LATE_S))
+
+
+@pytest.fixture
+def uvvis_link(uvvis_sim: SpectrometerSimulator) -> Iterator[Served]:
+    yield from _serve(uvvis_sim)
+
+
+@pytest.fixture
+def uvvis(uvvis_link: Served, traffic: list[dict], clock: SimulatedClock) -> Iterator[UvVisSpectrometer]:
+    driver = UvVisSpectrometer(_transport(uvvis_link, traffic, clock), name="uvvis")
     yield driver
     driver.close()
