@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from instruments.base import JobDriver
 from instruments.diffractometer import Diffractometer, XrdLimits
 from instruments.dosing import DosingLimits, DosingStation
 from instruments.furnace import BoxFurnace, FurnaceLimits
+from instruments.protocol import StepDriver
 from instruments.spectrometer import SpectrometerLimits, UvVisSpectrometer
 from instruments.transport import SerialTransport
 from lab.instrument_kind import InstrumentKind
@@ -33,7 +33,7 @@ KINDS: dict[InstrumentKind, tuple[DriverClass, type]] = {
 
 
 def open_instrument(kind: str | InstrumentKind, url: str, name: str, *, timeout: float = 2.0, baudrate: int = 9600,
-                    **limits: Any) -> JobDriver:
+                    **limits: Any) -> StepDriver:
     """The driver for an instrument of ``kind`` on ``url``, over a :class:`SerialTransport`.
 
     The port opens on the first command (see :mod:`instruments.transport`).

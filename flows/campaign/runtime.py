@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from instruments.protocol import StepDriver
 from instruments.registry import open_instrument
 from lab.clock import DEFAULT_SIM_START, Clock, ScaledClock, SimulatedClock, WallClock
 from lab.diffraction import DEFAULT_TWO_THETA
@@ -42,7 +43,7 @@ __all__ = ["Rig", "hardware_rig", "load_lab_file", "served_simulated_lab", "simu
 class Rig:
     """Connected instruments (by name) and the clock they run on."""
 
-    instruments: dict[str, Any]
+    instruments: dict[str, StepDriver]
     clock: Clock
     simulated: bool
     lab: SimulatedLab | None = None
@@ -63,7 +64,7 @@ def simulated_rig(shape: CampaignSpec | InstrumentsSpec, *, seed: int = 0, start
     clock = SimulatedClock(start or DEFAULT_SIM_START)
     roles = shape.instruments if isinstance(shape, CampaignSpec) else shape
     lab = _simulated_lab(roles, clock, seed, faults, transport)
-    drivers: dict[str, Any] = {}
+    drivers: dict[str, StepDriver] = {}
     try:
         drivers = {name: open_instrument(kind, url, name, timeout=1.0) for name, (kind, url) in lab.endpoints.items()}
         yield Rig(drivers, clock, True, lab)
