@@ -155,3 +155,35 @@ def test_malformed_curve_names_file_and_line(tmp_path: Path, bad: str, why: str)
 def test_missing_run_json_is_named(tmp_path: Path) -> None:
     with pytest.raises(TrainingRunError, match=r"run\.json: missing"):
         forecast_run(tmp_path, n_boot=20)
+
+
+def test_the_rl_phase_alone_counts_compute_from_the_end_of_imitation(tmp_path: Path) -> None:
+    """Imitation iterations 0-9 plateau at 0.3; PPO then climbs a sigmoid from there, counted from its start."""
+    rng = np.random.default_rng(4)
+    lines = []
+    for it in range(41):
+        steps = 1000 * it
+        ppo = max(it - 10, 0) * 1000
+        score = 0.3 if it <= 10 else float(sigmoid_curve(ppo, 0.3, 0.7, 8000, 2.0))
+        lines.append(json.dumps({"iteration": it, "env_steps": steps, "device_seconds": 0.5 * it,
+                                 "score": score + rng.normal(0.0, 0.004)}))
+    run = _write_run(tmp_path, lines=lines)
+    meta = json.loads((run / "run.json").read_text())
+    meta["config"] = {"imitation_iterations": 10}
+    (run / "run.json").write_text(json.dumps(meta))
+    fc = forecast_run(run, phase="ppo", n_boot=40)
+    assert fc.C_mid == pytest.approx(8000, rel=0.25) and fc.A == pytest.approx(0.7, abs=0.03)
+    assert fc.R0 == pytest.approx(0.3, abs=0.01)  # the first PPO evaluation (compute 0) sets R0
+    bounded = forecast_run(run, phase="ppo", n_boot=40, max_score=0.65)
+    assert bounded.A <= 0.65 + 1e-9 and bounded.A_high <= 0.65 + 1e-9
+    backtest = forecast_run(run, phase="ppo", n_boot=40, fit_fraction=0.5)  # fits PPO iterations up to 25
+    assert backtest.backtest is not None and backtest.last_iteration <= 25
+
+
+def test_the_rl_phase_needs_an_evaluation_where_imitation_ended(tmp_path: Path) -> None:
+    run = _write_run(tmp_path)
+    meta = json.loads((run / "run.json").read_text())
+    meta["config"] = {"imitation_iterations": 100}
+    (run / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(ForecastRefused, match="iteration 100"):
+        forecast_run(run, phase="ppo", n_boot=20)
