@@ -24,6 +24,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from instruments.errors import GarbledReply, JobConflict
 from instruments.limits import check_identifier
 from instruments.protocol import InstrumentStatus
@@ -104,6 +106,15 @@ class JobDriver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _query_two_columns(self, query: str, job_key: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of a finished job from ``<query> "<key>"``: a block of ``2N`` float64, ``x`` then ``y``."""
+        payload = self.scpi.query_block(f"{query} {quote(check_identifier('job_key', job_key))}")
+        if not payload or len(payload) % 16:
+            raise GarbledReply(f"{self.name}: a {what} block of {len(payload)} bytes is not 2N float64 values")
+        values = np.frombuffer(payload, dtype="<f8").astype(np.float64)
+        half = values.size // 2
+        return values[:half].copy(), values[half:].copy()
 
     def _start_job(self, job_key: str, sample_id: str, setpoints: Sequence[str],
                    check_held: Callable[[InstrumentStatus], None] | None = None) -> InstrumentStatus:

@@ -39,10 +39,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from instruments.base import JobDriver, check_same, number
-from instruments.errors import GarbledReply, LimitViolation
+from instruments.errors import LimitViolation
 from instruments.limits import check_identifier, check_range
 from instruments.protocol import InstrumentStatus, ResultSpec
-from instruments.scpi import quote
 from instruments.transport import Transport
 from lab.experiment import Measurement
 from lab.instrument_kind import InstrumentKind
@@ -150,12 +149,7 @@ class UvVisSpectrometer(JobDriver):
             JobAborted: the measurement was aborted.
             UnknownJob: the spectrometer has no record of ``job_key``.
         """
-        payload = self.scpi.query_block(f"SPEC:DATA? {quote(check_identifier('job_key', job_key))}")
-        if not payload or len(payload) % 16:
-            raise GarbledReply(f"{self.name}: a spectrum block of {len(payload)} bytes is not 2N float64 values")
-        values = np.frombuffer(payload, dtype="<f8").astype(np.float64)
-        half = values.size // 2
-        return values[:half].copy(), values[half:].copy()
+        return self._query_two_columns("SPEC:DATA?", job_key, "spectrum")
 
     # -- the workflow step this driver serves (instruments.protocol.StepDriver) ------------------
     def start_step(self, job_key: str, sample_id: str, command: Mapping[str, Any]) -> InstrumentStatus:
