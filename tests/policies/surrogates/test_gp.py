@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
-from policies.surrogates.gp import GPFit, _cholesky, fit_gp
+from policies.surrogates.gp import GPFit, _cholesky, _gradient, fit_gp
 
 
 def _matern52(a: np.ndarray, b: np.ndarray, ls: np.ndarray) -> np.ndarray:
@@ -123,3 +124,35 @@ def test_the_isotropic_fit_matches_botorchs_maximum_likelihood_model() -> None:
     ucb = mean[0] + 2 * var[0].sqrt()
     ranks = lambda v: v.argsort().argsort().double()  # noqa: E731
     assert float(torch.corrcoef(torch.stack([ranks(ucb), ranks(ucb_ref)]))[0, 1]) > 0.95
+
+
+@pytest.mark.parametrize("ard", [True, False])
+def test_the_closed_form_gradient_matches_autograd_of_the_marginal_likelihood(ard: bool) -> None:
+    g = torch.Generator().manual_seed(4)
+    X = torch.rand(2, 9, 3, dtype=torch.float64, generator=g)
+    mask = torch.ones(2, 9, dtype=torch.bool)
+    mask[1, 6:] = False
+    ys = torch.where(mask, torch.randn(2, 9, dtype=torch.float64, generator=g), torch.zeros(2, 9, dtype=torch.float64))
+    log_ls = torch.tensor([[-0.5, 0.3, 1.0], [0.2, -1.0, 7.0]] if ard else [[-0.4], [0.6]], dtype=torch.float64)
+    raw_nz = torch.tensor([-2.0, -4.0], dtype=torch.float64)
+    log_os = torch.tensor([0.3, -0.2], dtype=torch.float64)
+    params = [t.clone().requires_grad_(True) for t in (log_ls, raw_nz, log_os)]
+    ls = params[0].clamp(-6, 6).exp().expand(2, 3)
+    noise = torch.nn.functional.softplus(params[1]) + 1e-4
+    scale = params[2].clamp(-6, 6).exp() if not ard else torch.ones(2, dtype=torch.float64)
+    total = torch.zeros((), dtype=torch.float64)
+    for b in range(2):
+        n = int(mask[b].sum())
+        diff = (X[b, :n, None, :] - X[b, None, :n, :]) / ls[b]
+        r = math.sqrt(5.0) * (diff.pow(2).sum(-1) + 1e-30).sqrt()
+        K = scale[b] * (1 + r + r * r / 3) * torch.exp(-r) + noise[b] * torch.eye(n, dtype=torch.float64)
+        total = total + torch.distributions.MultivariateNormal(torch.zeros(n, dtype=torch.float64), K).log_prob(ys[b, :n])
+    total.backward()
+    pair = (mask[:, :, None] & mask[:, None, :]).to(torch.float64)
+    got = _gradient(X, pair, ys, log_ls, raw_nz, log_os, 1e-4, ard)
+    torch.testing.assert_close(got[0], params[0].grad)
+    torch.testing.assert_close(got[1], params[1].grad)
+    if not ard:
+        torch.testing.assert_close(got[2], params[2].grad)
+    if ard:
+        assert float(got[0][1, 2]) == 0.0  # a lengthscale past its clamp gets no gradient, as with torch.clamp
