@@ -37,14 +37,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from instruments.base import JobDriver, check_same, number
-from instruments.errors import LimitViolation
-from instruments.limits import check_identifier, check_range
+from instruments.limits import Problem, check_identifier, check_range, problems_of, raise_first
 from instruments.protocol import InstrumentStatus, ResultSpec
 from instruments.transport import Transport
 from lab.experiment import Measurement
 from lab.instrument_kind import InstrumentKind
 
-__all__ = ["LOAD_S", "Diffractometer", "XrdLimits", "scan_duration_s", "scan_points"]
+__all__ = ["LOAD_S", "Diffractometer", "XrdLimits", "scan_duration_s", "scan_points", "scan_problems"]
 
 #: Loading and aligning a sample before the scan (seconds).
 LOAD_S = 90.0
@@ -85,6 +84,44 @@ class XrdLimits:
     max_seconds_per_step: float = 10.0
 
 
+def scan_problems(limits: XrdLimits, start_deg: float, stop_deg: float, step_deg: float,
+                  seconds_per_step: float = DEFAULT_SECONDS_PER_STEP) -> list[Problem]:
+    """Every way a scan breaks ``limits`` (no transport needed); empty when it is allowed.
+
+    Args:
+        limits: what the diffractometer lets through.
+        start_deg: first 2-theta angle (degrees).
+        stop_deg: last 2-theta angle (degrees).
+        step_deg: 2-theta step (degrees).
+        seconds_per_step: counting time per step (seconds).
+
+    Returns:
+        ``(argument, message)`` pairs, in the order :meth:`Diffractometer.check_scan` checks them;
+        the order of the angles and the number of points are checked once every value is in range.
+
+    Example:
+        >>> scan_problems(XrdLimits(), 2.0, 80.0, 0.02)
+        [('start_deg', 'start_deg=2.0 degrees is outside the allowed range 5.0..120.0 degrees')]
+    """
+    lim = limits
+    found = problems_of(
+        ("start_deg", lambda: check_range("start_deg", start_deg, lim.min_two_theta, lim.max_two_theta, "degrees")),
+        ("stop_deg", lambda: check_range("stop_deg", stop_deg, lim.min_two_theta, lim.max_two_theta, "degrees")),
+        ("step_deg", lambda: check_range("step_deg", step_deg, lim.min_step, lim.max_step, "degrees")),
+        ("seconds_per_step", lambda: check_range("seconds_per_step", seconds_per_step, lim.min_seconds_per_step,
+                                                 lim.max_seconds_per_step, "s")),
+    )
+    if found:
+        return found
+    if stop_deg <= start_deg:
+        return [("stop_deg", f"stop_deg={stop_deg} must be above start_deg={start_deg} (degrees)")]
+    points = scan_points(start_deg, stop_deg, step_deg)
+    if points > lim.max_points:
+        return [("step_deg", f"a scan from {start_deg} to {stop_deg} degrees by {step_deg} has {points} points; "
+                             f"at most {lim.max_points} are allowed")]
+    return []
+
+
 class Diffractometer(JobDriver):
     """Driver of a powder X-ray diffractometer (protocol in the module docstring).
 
@@ -106,17 +143,12 @@ class Diffractometer(JobDriver):
 
     def check_scan(self, start_deg: float, stop_deg: float, step_deg: float, seconds_per_step: float) -> None:
         """Raise :class:`~instruments.errors.LimitViolation` if the scan is outside the limits."""
-        lim = self.limits
-        check_range("start_deg", start_deg, lim.min_two_theta, lim.max_two_theta, "degrees")
-        check_range("stop_deg", stop_deg, lim.min_two_theta, lim.max_two_theta, "degrees")
-        check_range("step_deg", step_deg, lim.min_step, lim.max_step, "degrees")
-        check_range("seconds_per_step", seconds_per_step, lim.min_seconds_per_step, lim.max_seconds_per_step, "s")
-        if stop_deg <= start_deg:
-            raise LimitViolation(f"stop_deg={stop_deg} must be above start_deg={start_deg} (degrees)")
-        points = scan_points(start_deg, stop_deg, step_deg)
-        if points > lim.max_points:
-            raise LimitViolation(f"a scan from {start_deg} to {stop_deg} degrees by {step_deg} has {points} points; "
-                                 f"at most {lim.max_points} are allowed")
+        raise_first(scan_problems(self.limits, start_deg, stop_deg, step_deg, seconds_per_step))
+
+    @staticmethod
+    def step_problems(command: Mapping[str, Any], limits: XrdLimits) -> list[Problem]:
+        """What :meth:`start_step` would refuse in ``command`` under ``limits``, without a transport."""
+        return scan_problems(limits, command["start_deg"], command["stop_deg"], command["step_deg"])
 
     def start_scan(self, job_key: str, sample_id: str, start_deg: float = 10.0, stop_deg: float = 80.0,
                    step_deg: float = 0.02, seconds_per_step: float = DEFAULT_SECONDS_PER_STEP) -> InstrumentStatus:

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
 
 from instruments.base import JobDriver, check_same, number
-from instruments.errors import GarbledReply, LimitViolation
-from instruments.limits import check_choice, check_identifier, check_range
+from instruments.errors import GarbledReply
+from instruments.limits import Problem, check_choice, check_identifier, check_range, problems_of, raise_first
 from instruments.protocol import InstrumentStatus, ResultSpec
 from instruments.scpi import quote
 from instruments.transport import Transport
@@ -40,7 +41,7 @@ from lab.experiment import Measurement
 from lab.instrument_kind import InstrumentKind
 
 __all__ = ["DOSE_RATE_MG_PER_S", "PER_PRECURSOR_S", "SETTLE_S", "TARE_S", "DosingLimits", "DosingStation",
-           "dosing_duration_s"]
+           "dosing_duration_s", "mass_problems"]
 
 #: Taring the empty vial (seconds).
 TARE_S = 30.0
@@ -75,6 +76,38 @@ class DosingLimits:
     precursors: tuple[str, ...] = ("BaCO3", "TiO2")
 
 
+def mass_problems(limits: DosingLimits, masses_mg: Mapping[str, float]) -> list[Problem]:
+    """Every way a dosing job breaks ``limits`` (no transport needed); empty when it is allowed.
+
+    Args:
+        limits: what the station lets through (its loaded precursors, per-precursor and vial masses).
+        masses_mg: target mass of each precursor (mg).
+
+    Returns:
+        ``(argument, message)`` pairs (``"precursor"`` for a powder no feeder holds, ``"masses_mg"``
+        for a mass outside the limits), in the order :meth:`DosingStation.check_masses` checks them.
+
+    Example:
+        >>> mass_problems(DosingLimits(), {"SrCO3": 600.0, "TiO2": 400.0})
+        [('precursor', "precursor='SrCO3' is not allowed; expected one of BaCO3, TiO2")]
+    """
+    lim = limits
+    if not isinstance(masses_mg, Mapping) or not masses_mg:
+        return [("masses_mg", f"masses_mg={masses_mg!r} must be a non-empty mapping of precursor to mg, "
+                              f"precursors: {', '.join(lim.precursors)}")]
+    found: list[Problem] = []
+    for precursor, mass in masses_mg.items():
+        found += problems_of(
+            ("precursor", partial(check_choice, "precursor", precursor, lim.precursors)),
+            ("masses_mg", partial(check_range, f"masses_mg[{precursor!r}]", mass, lim.min_mg, lim.max_mg, "mg")),
+        )
+    if not found:
+        total = sum(float(m) for m in masses_mg.values())
+        if total > lim.max_total_mg:
+            found.append(("masses_mg", f"total mass {total} mg is above the vial's limit of {lim.max_total_mg} mg"))
+    return found
+
+
 class DosingStation(JobDriver):
     """Driver of a powder dosing station with a balance (protocol in the module docstring).
 
@@ -94,18 +127,13 @@ class DosingStation(JobDriver):
 
     def check_masses(self, masses_mg: Mapping[str, float]) -> dict[str, float]:
         """The masses as floats, or :class:`~instruments.errors.LimitViolation` if outside the limits."""
-        lim = self.limits
-        if not isinstance(masses_mg, Mapping) or not masses_mg:
-            raise LimitViolation(f"masses_mg={masses_mg!r} must be a non-empty mapping of precursor to mg, "
-                                 f"precursors: {', '.join(lim.precursors)}")
-        checked = {}
-        for precursor, mass in masses_mg.items():
-            check_choice("precursor", precursor, lim.precursors)
-            checked[precursor] = check_range(f"masses_mg[{precursor!r}]", mass, lim.min_mg, lim.max_mg, "mg")
-        total = sum(checked.values())
-        if total > lim.max_total_mg:
-            raise LimitViolation(f"total mass {total} mg is above the vial's limit of {lim.max_total_mg} mg")
-        return checked
+        raise_first(mass_problems(self.limits, masses_mg))
+        return {precursor: float(mass) for precursor, mass in masses_mg.items()}
+
+    @staticmethod
+    def step_problems(command: Mapping[str, Any], limits: DosingLimits) -> list[Problem]:
+        """What :meth:`start_step` would refuse in ``command`` under ``limits``, without a transport."""
+        return mass_problems(limits, dict(command["masses_mg"]))
 
     def start_dose(self, job_key: str, sample_id: str, masses_mg: Mapping[str, float]) -> InstrumentStatus:
         """Dose ``masses_mg`` into a vial for ``sample_id``, exactly once.

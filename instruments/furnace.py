@@ -43,7 +43,7 @@ import numpy as np
 
 from instruments.base import JobDriver, check_same, number
 from instruments.errors import GarbledReply
-from instruments.limits import check_choice, check_identifier, check_range
+from instruments.limits import Problem, check_choice, check_identifier, check_range, problems_of, raise_first
 from instruments.protocol import InstrumentStatus, ResultSpec
 from instruments.scpi import quote
 from instruments.transport import Transport
@@ -57,6 +57,7 @@ __all__ = [
     "BoxFurnace",
     "FurnaceLimits",
     "anneal_duration_s",
+    "program_problems",
 ]
 
 #: Temperature at the start of every program (°C).
@@ -103,6 +104,35 @@ class FurnaceLimits:
     atmospheres: tuple[str, ...] = ("air", "O2", "N2", "Ar")
 
 
+def program_problems(limits: FurnaceLimits, temperature_c: float, dwell_h: float, ramp_c_per_min: float,
+                     atmosphere: str) -> list[Problem]:
+    """Every way a furnace program breaks ``limits`` (no transport needed); empty when it is allowed.
+
+    Args:
+        limits: what the furnace lets through.
+        temperature_c: dwell temperature (°C).
+        dwell_h: dwell time (hours).
+        ramp_c_per_min: heating rate (°C/min).
+        atmosphere: furnace gas.
+
+    Returns:
+        ``(argument, message)`` pairs, in the order :meth:`BoxFurnace.check_program` checks them.
+
+    Example:
+        >>> program_problems(FurnaceLimits(), 1500.0, 4.0, 5.0, "vacuum")[0][1]
+        'temperature_c=1500.0 °C is outside the allowed range 100.0..1400.0 °C'
+    """
+    lim = limits
+    return problems_of(
+        ("temperature_c", lambda: check_range("temperature_c", temperature_c, lim.min_temperature_c,
+                                              lim.max_temperature_c, "°C")),
+        ("dwell_h", lambda: check_range("dwell_h", dwell_h, lim.min_dwell_h, lim.max_dwell_h, "h")),
+        ("ramp_c_per_min", lambda: check_range("ramp_c_per_min", ramp_c_per_min, lim.min_ramp_c_per_min,
+                                               lim.max_ramp_c_per_min, "°C/min")),
+        ("atmosphere", lambda: check_choice("atmosphere", atmosphere, lim.atmospheres)),
+    )
+
+
 class BoxFurnace(JobDriver):
     """Driver of a box furnace (protocol in the module docstring).
 
@@ -124,11 +154,13 @@ class BoxFurnace(JobDriver):
 
     def check_program(self, temperature_c: float, dwell_h: float, ramp_c_per_min: float, atmosphere: str) -> None:
         """Raise :class:`~instruments.errors.LimitViolation` if the program is outside the limits."""
-        lim = self.limits
-        check_range("temperature_c", temperature_c, lim.min_temperature_c, lim.max_temperature_c, "°C")
-        check_range("dwell_h", dwell_h, lim.min_dwell_h, lim.max_dwell_h, "h")
-        check_range("ramp_c_per_min", ramp_c_per_min, lim.min_ramp_c_per_min, lim.max_ramp_c_per_min, "°C/min")
-        check_choice("atmosphere", atmosphere, lim.atmospheres)
+        raise_first(program_problems(self.limits, temperature_c, dwell_h, ramp_c_per_min, atmosphere))
+
+    @staticmethod
+    def step_problems(command: Mapping[str, Any], limits: FurnaceLimits) -> list[Problem]:
+        """What :meth:`start_step` would refuse in ``command`` under ``limits``, without a transport."""
+        return program_problems(limits, command["temperature_c"], command["dwell_h"], command["ramp_c_per_min"],
+                                command["atmosphere"])
 
     def start_program(self, job_key: str, sample_id: str, temperature_c: float, dwell_h: float,
                       ramp_c_per_min: float, atmosphere: str = "air") -> InstrumentStatus:

@@ -1,4 +1,9 @@
-"""Open a driver by instrument kind and port.
+"""Open a driver by instrument kind and port; build a kind's limits; check a step against limits.
+
+:func:`make_limits` builds a kind's limits dataclass from plain values (a lab file's ``limits``
+table), and :func:`step_limit_problems` checks a workflow step's command against such limits
+with the driver's own checks, without any transport: ``lab queue`` uses both to refuse a campaign
+the instruments would refuse, before anything is stored.
 
 Example:
     >>> furnace = open_instrument("furnace", "/dev/ttyUSB0", "furnace-1", max_temperature_c=1200)  # doctest: +SKIP
@@ -7,21 +12,25 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import fields
+from collections.abc import Mapping
+from dataclasses import MISSING, fields
 from typing import Any
 
 from instruments.diffractometer import Diffractometer, XrdLimits
 from instruments.dosing import DosingLimits, DosingStation
 from instruments.furnace import BoxFurnace, FurnaceLimits
+from instruments.limits import Problem
 from instruments.protocol import StepDriver
 from instruments.spectrometer import SpectrometerLimits, UvVisSpectrometer
 from instruments.transport import SerialTransport
 from lab.instrument_kind import InstrumentKind
 
-__all__ = ["KINDS", "open_instrument"]
+__all__ = ["KINDS", "Limits", "make_limits", "open_instrument", "step_limit_problems"]
 
 #: The driver classes: each is built as ``cls(transport, limits, name=name)``.
 DriverClass = type[BoxFurnace | DosingStation | Diffractometer | UvVisSpectrometer]
+#: A limits object of one of the kinds.
+Limits = FurnaceLimits | DosingLimits | XrdLimits | SpectrometerLimits
 
 #: Instrument kind -> (driver class, limits class).
 KINDS: dict[InstrumentKind, tuple[DriverClass, type]] = {
@@ -46,12 +55,70 @@ def open_instrument(kind: str | InstrumentKind, url: str, name: str, *, timeout:
         baudrate: line speed (baud).
         **limits: fields of the kind's limits dataclass, e.g. ``max_temperature_c=1200``.
     """
+    driver_cls = _kind(kind)[0]
+    built = make_limits(kind, **limits)
+    transport = SerialTransport(url, baudrate=baudrate, timeout=timeout)
+    return driver_cls(transport, built, name=name)  # type: ignore[arg-type]  # make_limits built this kind's class
+
+
+def _kind(kind: str | InstrumentKind) -> tuple[DriverClass, type]:
     if kind not in KINDS:
         raise ValueError(f"unknown instrument kind {kind!r}; expected one of {', '.join(KINDS)}")
-    driver_cls, limits_cls = KINDS[InstrumentKind(kind)]
-    allowed = {f.name for f in fields(limits_cls)}
-    unknown = sorted(set(limits) - allowed)
+    return KINDS[InstrumentKind(kind)]
+
+
+def make_limits(kind: str | InstrumentKind, **values: Any) -> Limits:
+    """The limits of an instrument of ``kind``: the dataclass defaults, with ``values`` in their place.
+
+    Numbers must be numbers (whole numbers for counts) and choices a list of names, so a lab
+    file's typo is refused here rather than deep inside a check.
+
+    Args:
+        kind: an :class:`~lab.instrument_kind.InstrumentKind` or its value.
+        **values: fields of the kind's limits dataclass, e.g. ``max_temperature_c=1200`` (°C).
+
+    Raises:
+        ValueError: unknown kind, unknown field, or a value of the wrong type; names each.
+
+    Example:
+        >>> make_limits("furnace", max_temperature_c=1200).max_temperature_c
+        1200.0
+    """
+    limits_cls = _kind(kind)[1]
+    kind = InstrumentKind(kind).value
+    defaults = {f.name: f.default for f in fields(limits_cls) if f.default is not MISSING}
+    unknown = sorted(set(values) - set(defaults))
     if unknown:
-        raise ValueError(f"unknown {kind} limit(s) {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}")
-    transport = SerialTransport(url, baudrate=baudrate, timeout=timeout)
-    return driver_cls(transport, limits_cls(**limits), name=name)
+        raise ValueError(f"unknown {kind} limit(s) {', '.join(unknown)}; expected some of {', '.join(sorted(defaults))}")
+    built: dict[str, Any] = {}
+    for name, value in values.items():
+        default = defaults[name]
+        if isinstance(default, tuple):
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{kind} limit {name}={value!r}: expected a list of names, e.g. {list(default)}")
+            built[name] = tuple(value)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(default, int) and not isinstance(value, int)):
+            wanted = "a whole number" if isinstance(default, int) else "a number"
+            raise ValueError(f"{kind} limit {name}={value!r}: expected {wanted}, e.g. {default}")
+        else:
+            built[name] = type(default)(value)
+    return limits_cls(**built)
+
+
+def step_limit_problems(kind: str | InstrumentKind, command: Mapping[str, Any], limits: Limits) -> list[Problem]:
+    """Everything the driver of ``kind`` would refuse in a step's ``command`` under ``limits``.
+
+    Uses the driver's own checks (its ``step_problems``), so each limit is defined once; nothing
+    is opened or sent.
+
+    Args:
+        kind: the step's instrument kind.
+        command: the step's command, as :func:`lab.workflow.plan_steps` plans it.
+        limits: the instrument's limits (:func:`make_limits`).
+
+    Returns:
+        ``(argument, message)`` pairs; empty when the driver would accept the command.
+    """
+    driver_cls = _kind(kind)[0]
+    return driver_cls.step_problems(command, limits)  # type: ignore[arg-type]  # each class takes its own kind

@@ -39,15 +39,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from instruments.base import JobDriver, check_same, number
-from instruments.errors import LimitViolation
-from instruments.limits import check_identifier, check_range
+from instruments.limits import Problem, check_identifier, check_range, problems_of, raise_first
 from instruments.protocol import InstrumentStatus, ResultSpec
 from instruments.transport import Transport
 from lab.experiment import Measurement
 from lab.instrument_kind import InstrumentKind
 
 __all__ = ["LOAD_S", "SECONDS_PER_POINT", "SpectrometerLimits", "UvVisSpectrometer", "spectrum_duration_s",
-           "spectrum_points"]
+           "spectrum_points", "spectrum_problems"]
 
 #: Loading the sample cup and the reference before the measurement (seconds).
 LOAD_S = 30.0
@@ -84,6 +83,35 @@ class SpectrometerLimits:
     max_points: int = 4000
 
 
+def spectrum_problems(limits: SpectrometerLimits, start_nm: float, stop_nm: float, step_nm: float) -> list[Problem]:
+    """Every way a wavelength range breaks ``limits`` (no transport needed); empty when it is allowed.
+
+    Args:
+        limits: what the spectrometer lets through.
+        start_nm: first wavelength (nm).
+        stop_nm: last wavelength (nm).
+        step_nm: wavelength step (nm).
+
+    Returns:
+        ``(argument, message)`` pairs, in the order :meth:`UvVisSpectrometer.check_range_nm` checks them.
+    """
+    lim = limits
+    found = problems_of(
+        ("start_nm", lambda: check_range("start_nm", start_nm, lim.min_nm, lim.max_nm, "nm")),
+        ("stop_nm", lambda: check_range("stop_nm", stop_nm, lim.min_nm, lim.max_nm, "nm")),
+        ("step_nm", lambda: check_range("step_nm", step_nm, lim.min_step_nm, lim.max_step_nm, "nm")),
+    )
+    if found:
+        return found
+    if stop_nm <= start_nm:
+        return [("stop_nm", f"stop_nm={stop_nm} must be above start_nm={start_nm} (nm)")]
+    points = spectrum_points(start_nm, stop_nm, step_nm)
+    if points > lim.max_points:
+        return [("step_nm", f"a spectrum from {start_nm} to {stop_nm} nm by {step_nm} has {points} points; "
+                            f"at most {lim.max_points} are allowed")]
+    return []
+
+
 class UvVisSpectrometer(JobDriver):
     """Driver of a UV-Vis diffuse-reflectance spectrometer (protocol in the module docstring).
 
@@ -106,16 +134,12 @@ class UvVisSpectrometer(JobDriver):
 
     def check_range_nm(self, start_nm: float, stop_nm: float, step_nm: float) -> None:
         """Raise :class:`~instruments.errors.LimitViolation` if the wavelength range is outside the limits."""
-        lim = self.limits
-        check_range("start_nm", start_nm, lim.min_nm, lim.max_nm, "nm")
-        check_range("stop_nm", stop_nm, lim.min_nm, lim.max_nm, "nm")
-        check_range("step_nm", step_nm, lim.min_step_nm, lim.max_step_nm, "nm")
-        if stop_nm <= start_nm:
-            raise LimitViolation(f"stop_nm={stop_nm} must be above start_nm={start_nm} (nm)")
-        points = spectrum_points(start_nm, stop_nm, step_nm)
-        if points > lim.max_points:
-            raise LimitViolation(f"a spectrum from {start_nm} to {stop_nm} nm by {step_nm} has {points} points; "
-                                 f"at most {lim.max_points} are allowed")
+        raise_first(spectrum_problems(self.limits, start_nm, stop_nm, step_nm))
+
+    @staticmethod
+    def step_problems(command: Mapping[str, Any], limits: SpectrometerLimits) -> list[Problem]:
+        """What :meth:`start_step` would refuse in ``command`` under ``limits``, without a transport."""
+        return spectrum_problems(limits, command["start_nm"], command["stop_nm"], command["step_nm"])
 
     def start_spectrum(self, job_key: str, sample_id: str, start_nm: float = 250.0, stop_nm: float = 800.0,
                        step_nm: float = 5.0) -> InstrumentStatus:
