@@ -44,7 +44,7 @@ from lab.spec_parameters import (
 )
 from lab.state import Objective
 
-__all__ = ["CampaignSpec", "CategoricalSpec", "CompositionSpec", "ContinuousSpec", "IntegerSpec", "RewardSpec", "example_path", "load_spec", "parse_spec", "read_toml", "spec_problems"]
+__all__ = ["INSTRUMENT_ROLES", "CampaignSpec", "CategoricalSpec", "CompositionSpec", "ContinuousSpec", "IntegerSpec", "RewardSpec", "example_path", "load_spec", "parse_spec", "read_toml", "spec_problems"]
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 
@@ -129,8 +129,13 @@ class WorkflowSpec(_Strict):
         return v
 
 
+#: The field of ``[instruments]`` that names the instruments of each kind.
+INSTRUMENT_ROLES: dict[InstrumentKind, str] = {InstrumentKind.DOSING: "dosing", InstrumentKind.FURNACE: "furnaces",
+                                               InstrumentKind.XRD: "diffractometer", InstrumentKind.UVVIS: "spectrometer"}
+
+
 class InstrumentsSpec(_Strict):
-    """Names of the instruments the campaign uses, by role."""
+    """Names of the instruments the campaign uses, by role (see :data:`INSTRUMENT_ROLES`)."""
 
     dosing: list[str] = Field(default_factory=lambda: ["doser"], min_length=1)
     furnaces: list[str] = Field(default_factory=lambda: [f"furnace-{i}" for i in range(1, 5)], min_length=1)
@@ -139,9 +144,13 @@ class InstrumentsSpec(_Strict):
 
     def by_kind(self) -> dict[InstrumentKind, list[str]]:
         """The instrument names of each kind the workflow's steps need."""
-        return {InstrumentKind.DOSING: list(self.dosing), InstrumentKind.FURNACE: list(self.furnaces),
-                InstrumentKind.XRD: list(self.diffractometer), InstrumentKind.UVVIS: list(self.spectrometer)}
+        return {kind: list(getattr(self, role)) for kind, role in INSTRUMENT_ROLES.items()}
 
+
+#: The kinds of parameter each workflow role takes, and what its values mean.
+_ROLE_KINDS = (("temperature", ("continuous", "integer"), "the anneal temperature in °C"),
+               ("dwell", ("continuous", "integer"), "the dwell time in hours"),
+               ("atmosphere", ("categorical",), "names of furnace gases"))
 
 #: Quantities the solid-state workflow's analysis can report as objectives.
 SOLID_STATE_QUANTITIES = ("target_fraction", "impurity_fraction", "unreacted_fraction", "fit_residual")
@@ -193,6 +202,11 @@ class CampaignSpec(_Strict):
             raise ValueError(f"workflow.precursors: no precursor for {sorted(missing)}")
         if wf.atmosphere is not None and wf.atmosphere not in by_name:
             raise ValueError(f"workflow.atmosphere: parameter {wf.atmosphere!r} is not among the parameters {names}")
+        for role, kinds, what in _ROLE_KINDS:
+            name = getattr(wf, role)
+            if name is not None and by_name[name].type not in kinds:
+                raise ValueError(f"workflow.{role}: parameter {name!r} is {by_name[name].type}; expected a "
+                                 f"{' or '.join(kinds)} parameter ({what})")
         if wf.uvvis_nm is not None:
             start, stop, step = wf.uvvis_nm
             if not 0 < start < stop or step <= 0:

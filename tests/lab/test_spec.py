@@ -42,6 +42,28 @@ def test_bad_spec_names_the_field_and_why(edit, field: str, reason: str) -> None
     assert any(p.startswith(field) and reason in p for p in info.value.problems), info.value.problems
 
 
+@pytest.mark.parametrize(("edit", "line"), [
+    (('temperature = "temperature_c"', 'temperature = "atmosphere"'),
+     "workflow.temperature: parameter 'atmosphere' is categorical; expected a continuous or integer parameter "
+     "(the anneal temperature in °C)"),
+    (('dwell = "dwell_h"', 'dwell = "atmosphere"'),
+     "workflow.dwell: parameter 'atmosphere' is categorical; expected a continuous or integer parameter "
+     "(the dwell time in hours)"),
+    (('dwell = "dwell_h"', 'dwell = "cations"'),
+     "workflow.dwell: parameter 'cations' is composition; expected a continuous or integer parameter "
+     "(the dwell time in hours)"),
+    (('atmosphere = "atmosphere"\n', 'atmosphere = "temperature_c"\n'),
+     "workflow.atmosphere: parameter 'temperature_c' is continuous; expected a categorical parameter "
+     "(names of furnace gases)"),
+])
+def test_a_workflow_role_naming_a_parameter_of_the_wrong_kind_is_one_line(edit: tuple[str, str], line: str) -> None:
+    text = GOOD.replace(*edit)
+    assert text != GOOD
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, source="bad.toml")
+    assert info.value.problems == [line]
+
+
 def test_toml_syntax_error_is_a_spec_error() -> None:
     with pytest.raises(SpecError, match="not valid TOML"):
         parse_spec("name = [unclosed", source="x.toml")
