@@ -5,6 +5,7 @@ Tree::
     FlowError
      +-- CampaignControlError (ValueError)   pause/resume/cancel/approve not possible in this state
      +-- MissingInstruments (LookupError)    a campaign names instruments the lab does not have
+     +-- CampaignRefused (ValueError)        at queue time, the lab cannot run the campaign (one problem a line)
      +-- ForecastRefused (ValueError)        too little of a training run (or too few points) to forecast
      +-- TrainingRunError (ValueError)       a training-run directory lacks a file or holds a malformed one
      +-- TrainingConfigError (ValueError)    a `lab train` config file has unknown keys or bad values
@@ -14,7 +15,7 @@ Tree::
 
 from __future__ import annotations
 
-__all__ = ["CampaignControlError", "FlowError", "ForecastRefused", "MissingInstruments", "NoTrainedPolicy",
+__all__ = ["CampaignControlError", "CampaignRefused", "FlowError", "ForecastRefused", "MissingInstruments", "NoTrainedPolicy",
            "TrainingConfigError", "TrainingRunError", "UsageError"]
 
 
@@ -28,6 +29,24 @@ class CampaignControlError(FlowError, ValueError):
 
 class MissingInstruments(FlowError, LookupError):
     """A campaign's spec names instruments that are not connected."""
+
+
+class CampaignRefused(FlowError, ValueError):
+    """A campaign refused at ``lab queue``: the lab it would run on cannot run it (nothing is stored).
+
+    Attributes:
+        source: the spec file.
+        problems: one line per problem, each naming the spec field, what it allows and why the lab
+            refuses it (see :mod:`flows.campaign.admission`).
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__(f"{source} cannot run on this lab: " + "; ".join(self.problems))
+
+    def __reduce__(self) -> tuple[type, tuple[str, list[str]]]:
+        return (type(self), (self.source, self.problems))
 
 
 class ForecastRefused(FlowError, ValueError):

@@ -54,8 +54,13 @@ DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $LAB_DATABAS
 LAB_OPTION = typer.Option(None, "--lab-file", help="Lab file naming real instruments and ports; default: simulated lab.")
 
 
-def _queue(spec_path: Path, url: Optional[str]) -> tuple[db.Store, int, CampaignSpec]:
+def _queue(spec_path: Path, url: Optional[str], lab_file: Optional[Path] = None) -> tuple[db.Store, int, CampaignSpec]:
+    from flows.campaign.admission import admit
+    from flows.campaign.lab_limits import lab_file_limits, simulated_lab_limits
+
     spec = load_spec(spec_path)  # validated before anything touches the store
+    lab = lab_file_limits(lab_file) if lab_file else simulated_lab_limits(spec)  # the file is read; no port opens
+    admit(spec, lab, str(spec_path))  # what the instruments would refuse is refused now, before any powder is weighed
     store = db.open_store(url)
     try:
         build_policy(spec.policy.name, spec.policy.options, store)  # an unknown name or option fails here, not overnight
@@ -72,9 +77,14 @@ def _queue(spec_path: Path, url: Optional[str]) -> tuple[db.Store, int, Campaign
 
 @app.command()
 @friendly
-def queue(spec: Path = typer.Argument(..., help="Campaign spec (TOML)."), url: Optional[str] = DB_OPTION) -> None:
-    """Validate SPEC and store it as a queued campaign; print its id."""
-    store, cid, parsed = _queue(spec, url)
+def queue(spec: Path = typer.Argument(..., help="Campaign spec (TOML)."), url: Optional[str] = DB_OPTION,
+          lab_file: Optional[Path] = LAB_OPTION) -> None:
+    """Validate SPEC against the lab it will run on and store it as a queued campaign; print its id.
+
+    The lab is the lab file's instruments and limits, or the simulated lab (shaped like the spec);
+    a campaign the instruments would refuse prints one line per problem and nothing is stored.
+    """
+    store, cid, parsed = _queue(spec, url, lab_file)
     store.dispose()
     console.print(f"queued campaign {cid}: {parsed.name}")
     print(cid)
@@ -84,8 +94,8 @@ def queue(spec: Path = typer.Argument(..., help="Campaign spec (TOML)."), url: O
 @friendly
 def run(spec: Path = typer.Argument(..., help="Campaign spec (TOML)."), url: Optional[str] = DB_OPTION,
         lab_file: Optional[Path] = LAB_OPTION) -> None:
-    """Queue SPEC and run it now, with a progress bar and a summary at the end."""
-    store, cid, parsed = _queue(spec, url)
+    """Queue SPEC (checked against the lab it runs on) and run it now, with a progress bar and a summary at the end."""
+    store, cid, parsed = _queue(spec, url, lab_file)
     console.print(f"campaign {cid}: {parsed.name} ({'lab file ' + str(lab_file) if lab_file else 'simulated lab'})")
     _run_with_progress(store, cid, parsed, lab_file)
 
