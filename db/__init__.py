@@ -22,6 +22,8 @@ from db.errors import (
     RewardVersionNotFound,
     StepNotFound,
     StoreError,
+    WorkerLeaseLost,
+    WorkerNameTaken,
 )
 from db.ledger import *  # noqa: F403  (the facade's __all__)
 from db.ledger import __all__ as _ledger_all
@@ -29,6 +31,7 @@ from db.ledger import __all__ as _ledger_all
 __all__ = [
     "BadDatabaseUrl", "CampaignNotFound", "ClaimLost", "ConflictingRecord", "DatabaseUnreachable", "DecisionNotFound",
     "DuplicateDispatch", "ExperimentNotFound", "InstrumentClaimed", "InvalidTransition", "NotFound",
-    "PolicyVersionNotFound", "RewardVersionNotFound", "StepNotFound", "Store", "StoreError", "default_url",
+    "PolicyVersionNotFound", "RewardVersionNotFound", "StepNotFound", "Store", "StoreError", "WorkerLeaseLost",
+    "WorkerNameTaken", "default_url",
     "open_store", *_ledger_all,
 ]

@@ -4,8 +4,10 @@ Every function takes the caller's :class:`~sqlalchemy.orm.Session` first and the
 (the engine may run on a simulated clock); changes are committed when the caller's
 ``store.session()`` block ends.
 
-Claiming: :func:`claim_campaign` takes the oldest ``queued`` campaign, or a ``running`` one whose
-worker has not sent a heartbeat for ``stale_after_s`` seconds (it crashed). On PostgreSQL the
+Claiming: :func:`claim_campaign` takes the oldest ``queued`` campaign, a ``running`` one claimed
+under the caller's own worker name (a restarted worker takes its campaigns back at once; names are
+exclusive, see :mod:`db.workers`), or a ``running`` one whose lease has not been renewed for
+``stale_after_s`` seconds (its worker died). Leases are stamped on the wall clock. On PostgreSQL the
 candidate row is locked with ``SELECT ... FOR UPDATE SKIP LOCKED``, so concurrent workers each get a
 different campaign without waiting for one another. On SQLite the claim first takes the database's
 single write lock (:func:`db.locking.lock_for_write`), so claims are serialised; that is all the
@@ -15,6 +17,7 @@ atomicity a single-file database needs.
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -133,19 +136,22 @@ def set_campaign_status(session: Session, campaign_id: int, status: str, at: dat
     return _info(row)
 
 
-def claim_campaign(session: Session, worker_id: str, at: datetime, stale_after_s: float = 300.0) -> CampaignInfo | None:
+def claim_campaign(session: Session, worker_id: str, at: datetime, stale_after_s: float = 300.0,
+                   held: Collection[int] | None = None) -> CampaignInfo | None:
     """Atomically claim the oldest claimable campaign for ``worker_id``; ``None`` if there is none.
 
-    Claimable: ``queued``, or ``running`` with no heartbeat for ``stale_after_s`` seconds. The
+    Claimable: ``queued``; when ``held`` is given (the ids this process runs), ``running`` and claimed
+    by ``worker_id`` itself but not in ``held`` (a restart); or ``running`` with no heartbeat for
+    ``stale_after_s`` seconds (``at`` and heartbeats are wall-clock times). The
     claimed campaign becomes ``running`` with ``claimed_by=worker_id`` and ``heartbeat_at=at``. The
     claim is final when the caller's session commits (keep that session short).
     """
     at = aware_utc(at)
     stale_before = at - timedelta(seconds=stale_after_s)
-    claimable = or_(
-        Campaign.status == "queued",
-        and_(Campaign.status == "running", or_(Campaign.heartbeat_at.is_(None), Campaign.heartbeat_at < stale_before)),
-    )
+    lapsed = or_(Campaign.heartbeat_at.is_(None), Campaign.heartbeat_at < stale_before)
+    if held is not None:
+        lapsed = or_(lapsed, and_(Campaign.claimed_by == worker_id, Campaign.id.not_in(list(held))))
+    claimable = or_(Campaign.status == "queued", and_(Campaign.status == "running", lapsed))
     query = (select(Campaign).where(claimable).order_by(Campaign.created_at, Campaign.id).limit(1)
              .execution_options(populate_existing=True))
     if is_postgres(session):

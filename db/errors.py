@@ -17,6 +17,8 @@ Tree::
      |    +-- DuplicateDispatch                  an idempotency key reused for a different command
      +-- InstrumentClaimed                       the instrument already holds an in-flight step
      +-- ClaimLost                               another worker has taken over this campaign
+ +-- WorkerNameTaken                         a live worker already holds this worker name
+ +-- WorkerLeaseLost                         this worker's name was taken over (its lease had expired)
 
 Every SQLAlchemy or DBAPI exception that leaves :mod:`db` goes through :func:`translate_errors`, so
 callers only ever catch :class:`StoreError` (and its subclasses); the original exception is kept as
@@ -47,6 +49,8 @@ __all__ = [
     "RewardVersionNotFound",
     "StepNotFound",
     "StoreError",
+    "WorkerLeaseLost",
+    "WorkerNameTaken",
     "mask_url",
     "translate_errors",
 ]
@@ -136,6 +140,14 @@ class InstrumentClaimed(StoreError):
 
 class ClaimLost(StoreError):
     """The campaign is no longer claimed by this worker (another took it over after a stale heartbeat)."""
+
+
+class WorkerNameTaken(StoreError):
+    """Another worker, alive and renewing its lease, runs under the name this one asked for."""
+
+
+class WorkerLeaseLost(StoreError):
+    """This worker's name is now held by another process: it must stop touching campaigns."""
 
 
 _PASSWORD = re.compile(r"(://[^:/@]*:)([^@]*)@")

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 from db.campaigns import (
+    TERMINAL_CAMPAIGN_STATUSES,
     claim_campaign,
     create_campaign,
     get_campaign,
@@ -57,6 +58,7 @@ from db.records import (
     ExperimentInfo,
     PolicyVersionInfo,
     StepInfo,
+    WorkerInfo,
 )
 from db.rewards import (
     add_reward_definition,
@@ -85,6 +87,7 @@ from db.steps import (
     release_step,
     step_history,
 )
+from db.workers import get_worker, register_worker, renew_worker, retire_worker
 
 __all__ = [
     "AnalysisInfo", "CampaignInfo", "DecisionInfo", "EventInfo", "ExperimentInfo", "PolicyVersionInfo", "StepInfo",
@@ -94,6 +97,7 @@ __all__ = [
     "last_activity", "latest_analysis", "latest_objectives", "latest_policy_version", "list_campaigns", "list_decisions", "list_events",
     "list_experiments", "list_policy_versions", "list_reward_definitions", "list_steps", "load_measurements",
     "load_state", "state_at_decision", "log_event", "next_planned_step", "objectives_for", "open_steps", "plan_steps", "policy_sha256",
+    "TERMINAL_CAMPAIGN_STATUSES", "WorkerInfo", "get_worker", "register_worker", "renew_worker", "retire_worker",
     "record_decision", "release_step", "rewards_for", "set_active_reward_version", "set_campaign_status",
     "step_history", "store_analysis", "store_measurement", "store_policy_version", "store_reward", "transition",
 ]

@@ -4,7 +4,8 @@ The schema is created by the Alembic migrations in ``db/migrations`` (never by `
 production); a test checks that ``alembic upgrade head`` yields exactly this metadata.
 
 Tables: ``campaigns``, ``decisions``, ``experiments``, ``steps``, ``measurements``, ``analyses``,
-``reward_definitions``, ``rewards``, ``policy_versions``, ``events`` (ARCHITECTURE.md, The life of one experiment).
+``reward_definitions``, ``rewards``, ``policy_versions``, ``events`` (ARCHITECTURE.md, The life of one experiment),
+and ``workers`` (who holds which worker name, under a lease on the wall clock: :mod:`db.workers`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from lab.experiment import ExperimentState
 __all__ = [
     "CAMPAIGN_STATUSES", "EVENT_LEVELS", "STEP_STATES",
     "Analysis", "Base", "Campaign", "Decision", "Event", "Experiment", "Measurement", "PolicyVersion", "Reward",
-    "RewardDefinition", "Step",
+    "RewardDefinition", "Step", "Worker",
 ]
 
 #: Campaign statuses, in their usual order.
@@ -233,3 +234,15 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
     detail: Mapped[dict[str, Any]]
+
+
+class Worker(Base):
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime]
+    renewed_at: Mapped[datetime]
+    lease_s: Mapped[float]

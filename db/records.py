@@ -13,7 +13,7 @@ from typing import Any
 
 from lab.experiment import ExperimentState, Fallback
 
-__all__ = ["AnalysisInfo", "CampaignInfo", "DecisionInfo", "EventInfo", "ExperimentInfo", "PolicyVersionInfo", "StepInfo"]
+__all__ = ["AnalysisInfo", "CampaignInfo", "DecisionInfo", "EventInfo", "ExperimentInfo", "PolicyVersionInfo", "StepInfo", "WorkerInfo"]
 
 
 @dataclass(frozen=True)
@@ -193,3 +193,24 @@ class EventInfo:
     kind: str
     message: str
     detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A worker name and who holds it.
+
+    Attributes:
+        name: the worker's name (``lab worker --name``; campaigns' ``claimed_by``).
+        token: identifies one process run under that name.
+        host, pid: where that process runs.
+        started_at, renewed_at: when it took the name, and last renewed its lease (wall clock, UTC).
+        lease_s: how long its lease lasts after each renewal (seconds).
+    """
+
+    name: str
+    token: str
+    host: str
+    pid: int
+    started_at: datetime
+    renewed_at: datetime
+    lease_s: float

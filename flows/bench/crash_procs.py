@@ -135,17 +135,21 @@ class WorkerProcess:
         log_path: where its output goes.
     """
 
+    #: Every worker the bench starts runs under this name, so a restarted one takes its campaigns back at once.
+    NAME = "crash-bench-worker"
+
     def __init__(self, lab_file: Path, url: str, home: Path, api_url: str, log_path: Path) -> None:
         env = {**os.environ, "LAB_HOME": str(home), "PREFECT_HOME": str(home / "prefect"), "PREFECT_API_URL": api_url,
                "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL"}
         env.pop("LAB_DATABASE_URL", None)
-        args = [sys.executable, "-m", "flows.cli.app", "worker", "--lab-file", str(lab_file), "--db", url, "--once"]
+        args = [sys.executable, "-m", "flows.cli.app", "worker", "--lab-file", str(lab_file), "--db", url, "--once",
+                "--name", self.NAME]
         self.log_path = log_path
         self.started = time.monotonic()
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(args, env=env, cwd=str(home), stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
-        self.worker_id = f"{socket.gethostname()}:{self.proc.pid}"
+        self.worker_id = self.NAME
 
     @property
     def elapsed_s(self) -> float:

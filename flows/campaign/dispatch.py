@@ -137,11 +137,14 @@ class StepDispatcher:
         expected = calls.expected_duration_s(inst, step.command)
         grace = max(self.deadline_min_s, self.deadline_factor * expected)
         done_at = now + timedelta(seconds=expected)
-        with self.store.session() as s:
-            step = db.claim_step_intent(s, step.id, name, now, done_at, done_at + timedelta(seconds=grace))
-            exp = db.get_experiment(s, step.experiment_id)
-            if exp.state == S.PROPOSED:
-                db.transition(s, exp.id, S.DISPATCHED, now)
+        try:
+            with self.store.session() as s:
+                step = db.claim_step_intent(s, step.id, name, now, done_at, done_at + timedelta(seconds=grace))
+                exp = db.get_experiment(s, step.experiment_id)
+                if exp.state == S.PROPOSED:
+                    db.transition(s, exp.id, S.DISPATCHED, now)
+        except (db.InstrumentClaimed, db.InvalidTransition):
+            return  # another worker got there first (the instrument, or the step itself): wait for the next tick
         self._send(step, inst)
 
     def _send(self, step: db.StepInfo, inst: StepDriver) -> None:

@@ -30,20 +30,24 @@ import db
 from flows.campaign import instrument_calls as calls
 from flows.campaign.analysis import analyse_experiment
 from flows.campaign.dispatch import StepDispatcher, has_open_step
+from flows.campaign.failure import final_status
+from flows.campaign.lease import LEASE_S
 from flows.errors import MissingInstruments
 from instruments.protocol import StepDriver
-from lab.clock import Clock
+from lab.clock import Clock, WallClock
 from lab.experiment import ExperimentState
 from lab.instrument_kind import InstrumentKind
 from lab.spec import CampaignSpec
 from lab.workflow import plan_steps
 from policies.protocol import Policy
 
-__all__ = ["CampaignEngine", "EngineSettings"]
+__all__ = ["ENDED", "CampaignEngine", "EngineSettings"]
 
 log = logging.getLogger(__name__)
 S = ExperimentState
 ACTIVE = (S.PROPOSED, S.DISPATCHED, S.RUNNING)
+#: What :meth:`CampaignEngine.tick` returns when the engine has nothing more to do on this campaign.
+ENDED = ("completed", "cancelled", "failed", "released")
 #: Real seconds between looks while a campaign waits for a person (pause, approval).
 PEOPLE_NAP_S = 0.5
 
@@ -80,6 +84,7 @@ class CampaignEngine:
         settings: engine knobs.
         on_event: called with a short text for each thing that happened (progress display).
         worker_id: who holds the campaign (checked against the store on every tick).
+        lease_s: a holder whose lease was last renewed longer ago than this (wall-clock seconds) is gone.
     """
 
     store: db.Store
@@ -90,6 +95,8 @@ class CampaignEngine:
     settings: EngineSettings = field(default_factory=EngineSettings)
     on_event: Callable[[str], None] = lambda text: None
     worker_id: str = "engine"
+    lease_s: float = LEASE_S
+    _lease_clock: WallClock = field(default_factory=WallClock, init=False)
     _waiting_for_people: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -116,7 +123,7 @@ class CampaignEngine:
                 db.set_campaign_status(s, self.campaign_id, "running", self.clock.now())
         while True:
             status = self.tick()
-            if status in ("completed", "cancelled", "released") or should_stop():
+            if status in ENDED or should_stop():
                 return status
             self.wait()
 
@@ -128,6 +135,8 @@ class CampaignEngine:
         (the tick says ``cancelling`` until they have).
         """
         status = self._status()
+        if status == "failed":
+            return status
         if status == "running" and not self._hold():
             return "released"
         self._waiting_for_people = status == "paused"
@@ -140,16 +149,20 @@ class CampaignEngine:
             self._cancel_unstarted()
             self._dispatch()
         if status in ("running", "cancelled") and self._finished(status):
-            final = "cancelled" if status == "cancelled" else "completed"
+            final, reason = ("cancelled", None) if status == "cancelled" else final_status(self.store, self.campaign_id)
             with self.store.session() as s:
                 if db.get_campaign(s, self.campaign_id).finished_at is None:
                     db.set_campaign_status(s, self.campaign_id, final, self.clock.now())
+                    if reason is not None:
+                        db.log_event(s, self.clock.now(), "error", "campaign_failed", reason, campaign_id=self.campaign_id)
+            if reason is not None:
+                self.on_event(f"campaign {self.campaign_id} failed: {reason}")
             return final
         return "cancelling" if status == "cancelled" else status
 
     def _hold(self) -> bool:
         with self.store.session() as s:
-            return db.hold_campaign(s, self.campaign_id, self.worker_id, self.clock.now())
+            return db.hold_campaign(s, self.campaign_id, self.worker_id, self._lease_clock.now(), self.lease_s)
 
     @property
     def waiting_for_people(self) -> bool:

@@ -1,35 +1,53 @@
 """``lab worker``: run queued campaigns unattended, several at once on one shared lab.
 
-The worker claims queued campaigns from the store (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
-several workers never claim the same one), up to ``max_campaigns`` at a time, and ticks their
-engines in turn on one set of instruments. Instruments are shared through the ledger: a step is
-only dispatched to an instrument no other step holds, whichever campaign it belongs to, so the
-furnaces act as slots and the diffractometer as a queue. Between rounds the worker waits for the
-earliest expected event of any campaign. Everything it knows is in the store; a killed worker is
-simply started again.
+The worker holds a name under a lease on the wall clock (:class:`~flows.campaign.lease.WorkerLease`)
+and claims queued campaigns from the store under it (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+several workers never claim the same one), up to ``max_campaigns`` at a time: first those already
+claimed under its own name (a restart takes them back at once), then queued ones, then those whose
+worker's lease lapsed. It ticks their engines in turn on one set of instruments. Instruments are
+shared through the ledger: a step is only dispatched to an instrument no other step holds,
+whichever campaign it belongs to, so the furnaces act as slots and the diffractometer as a queue.
+
+**One campaign fails alone.** Anything a campaign raises while it is set up or ticked (its policy
+does not load, its spec does not fit this lab, its code raised) marks *that* campaign ``failed``
+with the reason in one line (:func:`~flows.campaign.failure.fail_campaign`), and the worker goes on
+with the rest of the queue. A lost race with another worker (the instrument or step was claimed
+first) is a wait, not a failure. A database that drops its connection is retried with back-off
+(1, 2, 4... up to 60 s) and the worker carries on where the store says. A stop request (SIGTERM,
+SIGINT) ends the worker after the current round; campaigns resume from the store.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
 from prefect import flow
+from prefect.states import Failed
 
 import db
 from flows.campaign import instrument_calls, shutdown
-from flows.campaign.engine import PEOPLE_NAP_S, CampaignEngine, EngineSettings
+from flows.campaign.engine import ENDED, PEOPLE_NAP_S, CampaignEngine, EngineSettings
+from flows.campaign.failure import fail_campaign, one_line
+from flows.campaign.lease import LEASE_S, WorkerLease
 from flows.campaign.policy_source import build_policy
 from flows.campaign.runtime import Rig, hardware_rig, simulated_rig
-from flows.errors import MissingInstruments
 from lab.clock import WallClock
 from lab.spec import CampaignSpec, InstrumentsSpec
 
-__all__ = ["Worker", "worker_flow"]
+__all__ = ["RACES", "Worker", "worker_flow"]
+
+log = logging.getLogger(__name__)
 
 #: Real seconds between looks at an empty queue.
 IDLE_NAP_S = 2.0
+#: Back-off after the database could not be reached (real seconds, doubling up to the last).
+RECONNECT_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)
+#: Ledger refusals that mean another worker got there first: wait for the next tick.
+RACES = (db.InstrumentClaimed, db.InvalidTransition, db.ClaimLost)
 
 
 @dataclass
@@ -39,44 +57,66 @@ class Worker:
     Args:
         store: the open store.
         rig: the instruments and clock shared by every campaign.
-        worker_id: this worker's name in the store (host:pid).
+        lease: this worker's name and lease (already acquired).
         max_campaigns: most campaigns run side by side.
     """
 
     store: db.Store
     rig: Rig
-    worker_id: str
+    lease: WorkerLease
     max_campaigns: int = 4
     engines: dict[int, CampaignEngine] = field(default_factory=dict)
     finished: list[tuple[int, str]] = field(default_factory=list)
 
+    @property
+    def worker_id(self) -> str:
+        return self.lease.name
+
     def claim(self) -> None:
-        """Take queued campaigns until ``max_campaigns`` run."""
+        """Take campaigns until ``max_campaigns`` run (own ones first, then queued, then lapsed)."""
         while len(self.engines) < self.max_campaigns:
             with self.store.session() as s:
-                info = db.claim_campaign(s, self.worker_id, self.rig.clock.now())
+                info = db.claim_campaign(s, self.worker_id, self.lease.now(), self.lease.lease_s, held=set(self.engines))
             if info is None:
                 return
             try:
                 self.engines[info.id] = self._engine(info)
-            except MissingInstruments as exc:  # this lab cannot run it: say so, and do not block the queue
-                now = self.rig.clock.now()
-                with self.store.session() as s:
-                    db.set_campaign_status(s, info.id, "failed", now)
-                    db.log_event(s, now, "error", "missing_instruments", str(exc), campaign_id=info.id)
-                self.finished.append((info.id, "failed"))
+            except db.DatabaseUnreachable:
+                raise
+            except Exception as exc:  # this campaign cannot run here: say why, and do not block the queue
+                self._fail(info.id, exc)
+            else:
+                log.info("campaign %s claimed by %s", info.id, self.worker_id)
 
     def _engine(self, info: db.CampaignInfo) -> CampaignEngine:
         spec = CampaignSpec.from_store_dict(info.spec)
         settings = EngineSettings(poll_interval_s=3600.0 if self.rig.simulated else 60.0)
         return CampaignEngine(self.store, info.id, self.rig.instruments, self.rig.clock,
-                              build_policy(spec.policy.name, spec.policy.options, self.store), settings, worker_id=self.worker_id)
+                              build_policy(spec.policy.name, spec.policy.options, self.store), settings,
+                              worker_id=self.worker_id, lease_s=self.lease.lease_s)
+
+    def _fail(self, campaign_id: int, exc: BaseException) -> None:
+        reason = one_line(exc)
+        log.error("campaign %s failed: %s", campaign_id, reason)
+        log.debug("campaign %s failed here:", campaign_id, exc_info=exc)  # the traceback, for engineers (logging at DEBUG)
+        fail_campaign(self.store, campaign_id, reason, self.rig.clock.now(), self.rig.instruments)
+        self.engines.pop(campaign_id, None)
+        self.finished.append((campaign_id, "failed"))
 
     def round(self) -> None:
-        """One tick of every campaign held; drop those that ended or were taken over."""
+        """One tick of every campaign held; drop those that ended, failed or were taken over."""
         for cid, engine in list(self.engines.items()):
-            status = engine.tick()
-            if status in ("completed", "cancelled", "released"):
+            try:
+                status = engine.tick()
+            except RACES as exc:
+                log.info("campaign %s: another worker got there first (%s); trying again next tick", cid, exc)
+                continue
+            except db.DatabaseUnreachable:
+                raise
+            except Exception as exc:
+                self._fail(cid, exc)
+                continue
+            if status in ENDED:
                 del self.engines[cid]
                 self.finished.append((cid, status))
 
@@ -96,20 +136,53 @@ class Worker:
         clock.sleep(max((target - now).total_seconds(), 1.0))
 
     def run(self, once: bool = False) -> list[tuple[int, str]]:
-        """Claim, tick and wait until a stop is requested (or, with ``once``, the queue is empty)."""
+        """Claim, tick and wait until a stop is requested (or, with ``once``, the queue is empty).
+
+        Raises:
+            db.WorkerLeaseLost: another process took this worker's name (its lease had lapsed).
+        """
+        failures = 0
         while not shutdown.stop_requested():
-            self.claim()
-            if once and not self.engines:
-                break
-            self.round()
+            if not self.lease.alive():
+                raise db.WorkerLeaseLost(self.lease.lost or f"worker {self.worker_id} lost its name")
+            try:
+                self.claim()
+                if once and not self.engines:
+                    break
+                self.round()
+                failures = 0
+            except db.DatabaseUnreachable as exc:
+                delay = RECONNECT_DELAYS_S[min(failures, len(RECONNECT_DELAYS_S) - 1)]
+                failures += 1
+                log.warning("the database did not answer (%s); retrying in %.0f s", exc, delay)
+                time.sleep(delay)
+                continue
+            self.lease.round_done()
             self.wait()
         return self.finished
 
 
 @flow(name="worker", log_prints=False, validate_parameters=False)
 def worker_flow(worker_id: str, database_url: str | None = None, lab_file: str | None = None,
-                max_campaigns: int = 4, once: bool = False) -> list[tuple[int, str]]:
-    """Run queued campaigns until stopped; returns (campaign id, final status) of those it ended."""
+                max_campaigns: int = 4, once: bool = False, lease_s: float = LEASE_S) -> list[tuple[int, str]]:
+    """Run queued campaigns until stopped; returns (campaign id, final status) of those it ended.
+
+    An error ends the flow run ``Failed`` with its one-line message (no traceback in the log) and
+    is raised to the caller as it was.
+
+    Raises:
+        db.WorkerNameTaken: a live worker already runs under ``worker_id``.
+        db.WorkerLeaseLost: another process took the name while this one ran.
+    """
+    shutdown.install()  # Prefect's flow engine replaced the SIGTERM handler: a stop is still a clean stop
+    try:
+        return _serve(worker_id, database_url, lab_file, max_campaigns, once, lease_s)
+    except Exception as exc:
+        return cast(list[tuple[int, str]], Failed(message=one_line(exc), data=exc))
+
+
+def _serve(worker_id: str, database_url: str | None, lab_file: str | None, max_campaigns: int, once: bool,
+           lease_s: float) -> list[tuple[int, str]]:
     store = db.open_store(database_url)
     try:
         if lab_file:
@@ -117,7 +190,7 @@ def worker_flow(worker_id: str, database_url: str | None = None, lab_file: str |
         else:
             instrument_calls.RETRY_DELAYS[:] = [0.0, 0.0, 0.0]
             rig_cm = simulated_rig(InstrumentsSpec(), seed=0, start=WallClock().now())
-        with rig_cm as rig:
-            return Worker(store, rig, worker_id, max_campaigns).run(once=once)
+        with WorkerLease(store, worker_id, lease_s=lease_s) as lease, rig_cm as rig:
+            return Worker(store, rig, lease, max_campaigns).run(once=once)
     finally:
         store.dispose()

@@ -28,6 +28,7 @@ prepare_prefect()
 
 import db  # noqa: E402  (Prefect settings must be in place before Prefect loads)
 from flows.campaign import control, shutdown  # noqa: E402
+from flows.campaign.lease import LEASE_S, default_worker_name  # noqa: E402
 from flows.campaign.policy_source import build_policy  # noqa: E402
 from flows.campaign.report import summarise, summary_tables  # noqa: E402
 from flows.cli.bench import bench_app  # noqa: E402
@@ -119,28 +120,21 @@ def demo(url: Optional[str] = typer.Option(None, "--db", help="Database URL (def
 @friendly
 def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION,
            max_campaigns: int = typer.Option(4, "--max-campaigns", min=1, help="Most campaigns run side by side."),
-           once: bool = typer.Option(False, "--once", help="Stop when the queue is empty instead of waiting.")) -> None:
-    """Run queued campaigns, several at once on the shared lab, until stopped (Ctrl-C stops cleanly)."""
-    import os
-    import signal
-    import socket
-
+           once: bool = typer.Option(False, "--once", help="Stop when the queue is empty instead of waiting."),
+           name: Optional[str] = typer.Option(None, "--name", help="This worker's name in the store (default: the host "
+                                              "name); a restarted worker with the same name takes its campaigns back at once."),
+           lease_s: float = typer.Option(LEASE_S, "--lease-s", min=5.0, help="Seconds (wall clock) after which another "
+                                         "worker may take over the campaigns of one that stopped renewing.")) -> None:
+    """Run queued campaigns, several at once on the shared lab, until stopped (Ctrl-C or SIGTERM stops cleanly)."""
     from flows.campaign.worker import worker_flow
     store = db.open_store(url)  # fail fast, with a clear message, on a bad or unreachable database
-    def stop(signum: int, frame: object) -> None:
-        if shutdown.stop_requested() and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop at once (the store stays consistent)
-        shutdown.request_stop()
-        console.print("stopping after this round (Ctrl-C again to stop at once)")
-
     # set even when started from a script that ignores SIGINT; SIGTERM (systemd, kill) stops cleanly too
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    me = f"{socket.gethostname()}:{os.getpid()}"
+    shutdown.install(lambda: console.print("stopping after this round (Ctrl-C again to stop at once)"))
+    me = name or default_worker_name()
     console.print(f"worker {me} on {store.masked_url} ({'lab file ' + str(lab_file) if lab_file else 'simulated lab'}); Ctrl-C to stop")
     try:
         ended = worker_flow(me, database_url=store.url, lab_file=str(lab_file) if lab_file else None,
-                            max_campaigns=max_campaigns, once=once)
+                            max_campaigns=max_campaigns, once=once, lease_s=lease_s)
     except KeyboardInterrupt:
         shutdown.request_stop()
         console.print("stopped; unfinished campaigns resume from the store with `lab worker`")
@@ -149,6 +143,14 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
         console.print(f"campaign {cid} {final}")
     if shutdown.stop_requested():
         console.print("stopped; unfinished campaigns resume from the store with `lab worker`")
+
+
+def _control(action: str, campaign_id: int, url: Optional[str]) -> None:
+    from lab.clock import WallClock
+    store = db.open_store(url)
+    status = getattr(control, action)(store, campaign_id, WallClock().now())
+    console.print(f"campaign {campaign_id} is now {status}")
+    store.dispose()
 
 
 @app.command()

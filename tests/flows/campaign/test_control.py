@@ -11,7 +11,6 @@ import db
 from flows.campaign import control
 from flows.campaign.engine import CampaignEngine, EngineSettings
 from flows.campaign.runtime import Rig, simulated_rig
-from flows.campaign.worker import Worker
 from lab.clock import DEFAULT_SIM_START
 from lab.experiment import TERMINAL_STATES, ExperimentState
 from lab.reward import RewardDefinition, RewardTerm
@@ -155,10 +154,10 @@ def test_control_refuses_what_does_not_apply(store: db.Store, rig: Rig) -> None:
         control.pause(store, cid, rig.clock.now())
 
 
-def test_two_campaigns_share_the_lab_without_double_booking(store: db.Store, rig: Rig) -> None:
+def test_two_campaigns_share_the_lab_without_double_booking(store: db.Store, rig: Rig, run_worker) -> None:
     a, _ = queue(store, spec_text(5))
     b, _ = queue(store, spec_text(5))
-    finished = Worker(store, rig, "w1", max_campaigns=2).run(once=True)
+    finished = run_worker(store, rig, "w1", max_campaigns=2)
     assert sorted(finished) == [(a, "completed"), (b, "completed")]
     with store.session() as s:
         steps = [st for st in db.step_history(s) if st.acked_at is not None]
@@ -173,11 +172,12 @@ def test_two_campaigns_share_the_lab_without_double_booking(store: db.Store, rig
     assert states(store, a) == {"rewarded": 5} and states(store, b) == {"rewarded": 5}
 
 
-def test_a_campaign_naming_instruments_the_lab_lacks_fails_without_blocking_the_queue(store: db.Store, rig: Rig) -> None:
+def test_a_campaign_naming_instruments_the_lab_lacks_fails_without_blocking_the_queue(store: db.Store, rig: Rig,
+                                                                                     run_worker) -> None:
     bad, _ = queue(store, spec_text(2).replace('furnaces = ["furnace-1"', 'furnaces = ["furnace-9"'))
     good, _ = queue(store, spec_text(2))
-    finished = Worker(store, rig, "w1", max_campaigns=2).run(once=True)
+    finished = run_worker(store, rig, "w1", max_campaigns=2)
     assert sorted(finished) == [(bad, "failed"), (good, "completed")]
     with store.session() as s:
-        (event,) = [e for e in db.list_events(s, bad) if e.kind == "missing_instruments"]
-    assert "furnace-9" in event.message
+        (event,) = [e for e in db.list_events(s, bad) if e.kind == "campaign_failed"]
+    assert "MissingInstruments" in event.message and "furnace-9" in event.message
