@@ -145,14 +145,6 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
         console.print("stopped; unfinished campaigns resume from the store with `lab worker`")
 
 
-def _control(action: str, campaign_id: int, url: Optional[str]) -> None:
-    from lab.clock import WallClock
-    store = db.open_store(url)
-    status = getattr(control, action)(store, campaign_id, WallClock().now())
-    console.print(f"campaign {campaign_id} is now {status}")
-    store.dispose()
-
-
 @app.command()
 @friendly
 def simulate(lab_file: Path = typer.Option(Path("simulated-lab.toml"), "--lab-file", help="Where to write the lab file."),
