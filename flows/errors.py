@@ -4,6 +4,7 @@ Tree::
 
     FlowError
      +-- CampaignControlError (ValueError)   pause/resume/cancel/approve not possible in this state
+     +-- CampaignFailed (RuntimeError)       a campaign stopped at run time; the store says why (status failed)
      +-- MissingInstruments (LookupError)    a campaign names instruments the lab does not have
      +-- CampaignRefused (ValueError)        at queue time, the lab cannot run the campaign (one problem a line)
      +-- ForecastRefused (ValueError)        too little of a training run (or too few points) to forecast
@@ -15,7 +16,7 @@ Tree::
 
 from __future__ import annotations
 
-__all__ = ["CampaignControlError", "CampaignRefused", "FlowError", "ForecastRefused", "MissingInstruments", "NoTrainedPolicy",
+__all__ = ["CampaignControlError", "CampaignFailed", "CampaignRefused", "FlowError", "ForecastRefused", "MissingInstruments", "NoTrainedPolicy",
            "TrainingConfigError", "TrainingRunError", "UsageError"]
 
 
@@ -25,6 +26,10 @@ class FlowError(Exception):
 
 class CampaignControlError(FlowError, ValueError):
     """A control command does not apply to the campaign's current status."""
+
+
+class CampaignFailed(FlowError, RuntimeError):
+    """A campaign could not go on at run time; it is marked ``failed`` in the store with this reason."""
 
 
 class MissingInstruments(FlowError, LookupError):

@@ -5,7 +5,9 @@ Tree::
     InstrumentError                         root of every error raised by :mod:`instruments`
      +-- InstrumentTimeout (TimeoutError)    no (complete) reply within the transport timeout
      +-- InstrumentConnectionError (ConnectionError)
-     |                                       port unreachable, or the link dropped mid-exchange
+     |    |                                  port unreachable, or the link dropped mid-exchange
+     |    +-- PortUnavailable                the port cannot be opened at all (no such device,
+     |                                       connection refused): retrying at once will not help
      +-- GarbledReply (ValueError)           a reply arrived but does not parse
      +-- LimitViolation (ValueError)         refused by the driver before any byte was sent
      +-- JobConflict (ValueError)            a job key is reused with different parameters
@@ -51,6 +53,7 @@ __all__ = [
     "JobConflict",
     "LimitViolation",
     "NotReady",
+    "PortUnavailable",
     "ReplayMismatch",
     "UnknownJob",
     "device_error",
@@ -69,6 +72,10 @@ class InstrumentTimeout(InstrumentError, TimeoutError):
 
 class InstrumentConnectionError(InstrumentError, ConnectionError):
     """The port could not be opened, or the link dropped; the transport reconnects on next use."""
+
+
+class PortUnavailable(InstrumentConnectionError):
+    """The port could not be opened (no such device, connection refused); try again later, not now."""
 
 
 class GarbledReply(InstrumentError, ValueError):

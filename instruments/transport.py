@@ -25,7 +25,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 import serial
 
-from instruments.errors import InstrumentConnectionError, InstrumentTimeout, translated
+from instruments.errors import InstrumentConnectionError, InstrumentTimeout, PortUnavailable, translated
 
 __all__ = ["SerialTransport", "Transport"]
 
@@ -91,9 +91,12 @@ class SerialTransport:
     def open(self) -> None:
         """Open the port now (``write`` does this on demand)."""
         if self._port is None:
-            with translated(f"opening {self.url}"):
-                self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=self.timeout,
-                                                   write_timeout=self.timeout)
+            try:
+                with translated(f"opening {self.url}"):
+                    self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=self.timeout,
+                                                       write_timeout=self.timeout)
+            except InstrumentConnectionError as exc:
+                raise PortUnavailable(str(exc)) from exc.__cause__
 
     def write(self, data: bytes) -> None:
         """Send ``data``, opening (or reopening) the port first if needed."""

@@ -6,7 +6,10 @@ A :class:`StepDispatcher` belongs to one :class:`~flows.campaign.engine.Campaign
 at any point leaves a state the next poll can finish from); it **claims and sends** a step by
 committing the intent, with the step's idempotency key and deadline, before any byte goes out, and
 the acknowledgement after. A job the device does not know is sent again if it was never
-acknowledged, and lost if it was; a refusal for good loses the experiment at once.
+acknowledged, and lost if it was; a refusal for good loses the experiment at once. A job past
+its deadline (stuck) is aborted and its instrument released before the experiment is lost, and a
+job the device reports aborted is released and lost, so that no device is left holding a job
+the ledger has given up on; should the abort or the release fail, the next poll tries again.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy.orm import Session
 
 import db
 from flows.campaign import instrument_calls as calls
+from flows.campaign.instrument_health import UNREACHABLE, InstrumentHealth
 from flows.errors import FlowError
 from instruments.errors import (
     CommandError,
@@ -26,6 +30,7 @@ from instruments.errors import (
     InstrumentError,
     JobConflict,
     LimitViolation,
+    PortUnavailable,
 )
 from instruments.protocol import StepDriver
 from lab.clock import Clock
@@ -50,6 +55,7 @@ class StepDispatcher:
         deadline_factor: a step's deadline is its expected end plus this fraction of its duration...
         deadline_min_s: ...but at least this many seconds (seconds).
         on_event: called with a short text for each thing that happened.
+        health: which instruments answer (shared by the campaigns of one worker); a down one's steps wait.
     """
 
     store: db.Store
@@ -59,6 +65,7 @@ class StepDispatcher:
     deadline_factor: float
     deadline_min_s: float
     on_event: Callable[[str], None] = lambda text: None
+    health: InstrumentHealth = field(default_factory=InstrumentHealth)
     due: dict[int, datetime] = field(default_factory=dict, init=False)
 
     def poll(self) -> None:
@@ -66,10 +73,27 @@ class StepDispatcher:
         with self.store.session() as s:
             steps = db.open_steps(s, self.campaign_id)
         for step in steps:
+            name = _held_by(step)
+            if not self.health.usable(name):
+                continue  # down: its steps wait for the back-off
             try:
                 self._poll_step(step)
+            except UNREACHABLE as exc:
+                self._unreachable(name, exc)
             except InstrumentError as exc:
                 self._event("warning", "poll_failed", f"{step.instrument}: polling {step.idempotency_key} failed: {exc}")
+            else:
+                self._answered(name)
+
+    def _unreachable(self, name: str, exc: InstrumentError) -> None:
+        line = self.health.failed(name, exc)
+        if line is not None:
+            self._event("warning", "instrument_unreachable", line)
+
+    def _answered(self, name: str) -> None:
+        line = self.health.answered(name)
+        if line is not None:
+            self._event("info", "instrument_recovered", line)
 
     def _poll_step(self, step: db.StepInfo) -> None:
         now = self.clock.now()
@@ -79,13 +103,17 @@ class StepDispatcher:
             self.due[step.id] = now + timedelta(seconds=max(st.seconds_left or 0.0, 1.0))
             if step.state == "intent":
                 self._ack(step, now)
-            self._check_deadline(step, now, st.state)
-        elif st.state in ("done", "aborted", "unloaded"):
+            self._check_deadline(step, inst, now, st.state)
+        elif st.state in ("done", "unloaded"):
             self._ingest(step, inst, now)
+        elif st.state == "aborted":  # no result: a deadline's abort whose release failed, or aborted on the device
+            late = step.deadline is not None and now > step.deadline
+            self._give_up(step, inst, now, f"{step.instrument} reports {step.idempotency_key} aborted"
+                                           + (f" after its deadline {step.deadline:%Y-%m-%d %H:%M}" if late else ""))
         elif st.state == "unknown":
             self._resend_or_lose(step, inst, now)
         else:  # error
-            self._check_deadline(step, now, st.state)
+            self._check_deadline(step, inst, now, st.state)
 
     def _ingest(self, step: db.StepInfo, inst: StepDriver, now: datetime) -> None:
         with self.store.session() as s:
@@ -117,9 +145,21 @@ class StepDispatcher:
             return
         self._lose(step, now, f"{step.instrument} has no record of {step.idempotency_key}, which it had acknowledged")
 
-    def _check_deadline(self, step: db.StepInfo, now: datetime, device_state: str) -> None:
+    def _check_deadline(self, step: db.StepInfo, inst: StepDriver, now: datetime, device_state: str) -> None:
         if step.deadline is not None and now > step.deadline:
-            self._lose(step, now, f"deadline {step.deadline:%Y-%m-%d %H:%M} passed; {step.instrument} reports {device_state}")
+            self._give_up(step, inst, now, f"deadline {step.deadline:%Y-%m-%d %H:%M} passed; "
+                                           f"{step.instrument} reports {device_state}; job aborted")
+
+    def _give_up(self, step: db.StepInfo, inst: StepDriver, now: datetime, reason: str) -> None:
+        """Abort the step's job and release the instrument, then lose the experiment with ``reason``.
+
+        The job must be the device's current one (it reported it busy or aborted). An instrument
+        error in the abort or the release propagates (:meth:`poll` logs it) and leaves the step in
+        flight, so the next poll tries again rather than leave the device holding a dead job.
+        """
+        calls.call(inst.abort)
+        calls.release(inst, step.idempotency_key)
+        self._lose(step, now, reason)
 
     def _lose(self, step: db.StepInfo, now: datetime, reason: str) -> None:
         with self.store.session() as s:
@@ -157,9 +197,18 @@ class StepDispatcher:
         except REFUSED_FOR_GOOD as exc:
             self._lose(step, self.clock.now(), f"{inst.name} refused {step.idempotency_key}: {exc}")
             return  # re-claiming and resending it would loop for ever (see _resend_or_lose)
+        except PortUnavailable as exc:  # the port never opened, so no byte went out: another instrument may take it
+            self._unreachable(inst.name, exc)
+            with self.store.session() as s:
+                db.release_step(s, step.id, self.clock.now(), f"{inst.name} cannot be reached: {exc}")
+            return
+        except UNREACHABLE as exc:
+            self._unreachable(inst.name, exc)
+            return  # the intent stays; once the instrument answers, the next poll finds the job unknown and sends it
         except InstrumentError as exc:
             self._event("warning", "dispatch_failed", f"{inst.name}: sending {step.idempotency_key} failed: {exc}")
             return  # the intent stays; the next poll finds the job unknown and claims and sends it again
+        self._answered(inst.name)
         self._ack(step, now)
         if step.expected_done_at is not None:
             self.due[step.id] = step.expected_done_at

@@ -31,6 +31,7 @@ from flows.campaign import instrument_calls as calls
 from flows.campaign.analysis import analyse_experiment
 from flows.campaign.dispatch import StepDispatcher, has_open_step
 from flows.campaign.failure import final_status
+from flows.campaign.instrument_health import InstrumentHealth
 from flows.campaign.lease import LEASE_S
 from flows.errors import MissingInstruments
 from instruments.protocol import StepDriver
@@ -85,6 +86,7 @@ class CampaignEngine:
         on_event: called with a short text for each thing that happened (progress display).
         worker_id: who holds the campaign (checked against the store on every tick).
         lease_s: a holder whose lease was last renewed longer ago than this (wall-clock seconds) is gone.
+        health: which instruments answer (one per worker, shared by its campaigns).
     """
 
     store: db.Store
@@ -96,6 +98,7 @@ class CampaignEngine:
     on_event: Callable[[str], None] = lambda text: None
     worker_id: str = "engine"
     lease_s: float = LEASE_S
+    health: InstrumentHealth = field(default_factory=InstrumentHealth)
     _lease_clock: WallClock = field(default_factory=WallClock, init=False)
     _waiting_for_people: bool = field(default=False, init=False)
 
@@ -110,7 +113,8 @@ class CampaignEngine:
             raise MissingInstruments(f"campaign {self.campaign_id} needs instruments {missing}, which are not connected "
                              f"(connected: {sorted(self.instruments)})")
         self.dispatcher = StepDispatcher(self.store, self.campaign_id, self.instruments, self.clock,
-                                         self.settings.deadline_factor, self.settings.deadline_min_s, self.on_event)
+                                         self.settings.deadline_factor, self.settings.deadline_min_s, self.on_event,
+                                         self.health)
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> str:
@@ -204,7 +208,6 @@ class CampaignEngine:
         self.dispatcher.poll()
         self._analyse_ready()
 
-
     def _analyse_ready(self) -> None:
         with self.store.session() as s:
             running = db.list_experiments(s, self.campaign_id, states=[S.RUNNING])
@@ -230,12 +233,11 @@ class CampaignEngine:
                 if step is not None:
                     candidates.append(step)
         for step in candidates:
-            free = [n for n in self.kinds[step.instrument_kind] if n not in busy]
+            free = [n for n in self.kinds[step.instrument_kind] if n not in busy and self.health.usable(n)]
             if not free:
                 continue
             busy.add(free[0])
             self.dispatcher.claim_and_send(step, free[0])
-
 
     # -- proposals ------------------------------------------------------------------------------------
     def _may_propose(self) -> bool:

@@ -10,16 +10,20 @@ that crashes is simply run again: the store holds everything it needs.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
+from prefect.states import Failed
 
 import db
 from flows.campaign import instrument_calls, shutdown
 from flows.campaign.engine import CampaignEngine, EngineSettings
+from flows.campaign.failure import fail_campaign, one_line
 from flows.campaign.policy_source import build_policy
 from flows.campaign.report import summarise, summary_markdown
 from flows.campaign.runtime import Rig, hardware_rig, simulated_rig
+from flows.errors import CampaignFailed
 from lab.spec import CampaignSpec
 
 __all__ = ["campaign_flow", "run_campaign"]
@@ -30,8 +34,18 @@ def campaign_flow(campaign_id: int, database_url: str | None = None, lab_file: s
     """Run campaign ``campaign_id``; simulated instruments unless ``lab_file`` names real ones.
 
     Returns:
-        The campaign's status at the end: completed, cancelled, paused or running (stopped).
+        The campaign's status at the end: completed, cancelled, failed, paused or running (stopped).
+
+    An error ends the flow run ``Failed`` with its one-line message (no traceback in the log) and
+    is raised to the caller as it was.
     """
+    try:
+        return _run(campaign_id, database_url, lab_file)
+    except Exception as exc:
+        return cast(str, Failed(message=one_line(exc), data=exc))
+
+
+def _run(campaign_id: int, database_url: str | None, lab_file: str | None) -> str:
     store = db.open_store(database_url)
     try:
         with store.session() as s:
@@ -49,13 +63,25 @@ def campaign_flow(campaign_id: int, database_url: str | None = None, lab_file: s
 
 
 def run_campaign(store: db.Store, campaign_id: int, spec: CampaignSpec, rig: Rig) -> str:
-    """Run the engine of one campaign on ``rig`` until it ends or a stop is requested."""
+    """Run the engine of one campaign on ``rig`` until it ends or a stop is requested.
+
+    Raises:
+        CampaignFailed: the campaign could not go on (it is marked failed with the reason).
+    """
     if rig.simulated:
         instrument_calls.RETRY_DELAYS[:] = [0.0, 0.0, 0.0]
-    policy = build_policy(spec.policy.name, spec.policy.options, store)
-    settings = EngineSettings(poll_interval_s=3600.0 if rig.simulated else 60.0)
-    engine = CampaignEngine(store, campaign_id, rig.instruments, rig.clock, policy, settings)
-    return engine.run(should_stop=shutdown.stop_requested)
+    try:
+        policy = build_policy(spec.policy.name, spec.policy.options, store)
+        settings = EngineSettings(poll_interval_s=3600.0 if rig.simulated else 60.0)
+        engine = CampaignEngine(store, campaign_id, rig.instruments, rig.clock, policy, settings)
+        return engine.run(should_stop=shutdown.stop_requested)
+    except db.DatabaseUnreachable:
+        raise
+    except Exception as exc:
+        reason = one_line(exc)
+        fail_campaign(store, campaign_id, reason, rig.clock.now(), rig.instruments)
+        raise CampaignFailed(f"campaign {campaign_id} failed: {reason}") from exc
+
 
 def _resume_time(store: db.Store, campaign_id: int) -> datetime:
     """A restarted simulated campaign's clock starts after the last thing the store recorded."""

@@ -9,6 +9,7 @@ limit violation, a busy instrument) is not worth retrying and comes back as a va
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -21,11 +22,24 @@ from instruments.errors import (
     InstrumentConnectionError,
     InstrumentError,
     InstrumentTimeout,
+    PortUnavailable,
 )
 from instruments.protocol import InstrumentStatus, StepDriver
 from lab.experiment import Measurement
 
 R = TypeVar("R")
+
+
+class _NoInstrumentTracebacks(logging.Filter):
+    """Drop the traceback from Prefect's log record of a task that failed with an instrument error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], InstrumentError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("prefect.task_runs").addFilter(_NoInstrumentTracebacks())
 
 __all__ = ["collect", "call", "expected_duration_s", "release", "start"]
 
@@ -43,6 +57,8 @@ class _Refused:
 def _instrument_task(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     try:
         return fn(*args)
+    except PortUnavailable as exc:
+        return _Refused(exc)  # a port that cannot be opened will not open in 26 s: the caller backs off
     except TRANSIENT:
         raise  # Prefect retries these
     except InstrumentError as exc:

@@ -32,6 +32,7 @@ import db
 from flows.campaign import instrument_calls, shutdown
 from flows.campaign.engine import ENDED, PEOPLE_NAP_S, CampaignEngine, EngineSettings
 from flows.campaign.failure import fail_campaign, one_line
+from flows.campaign.instrument_health import InstrumentHealth
 from flows.campaign.lease import LEASE_S, WorkerLease
 from flows.campaign.policy_source import build_policy
 from flows.campaign.runtime import Rig, hardware_rig, simulated_rig
@@ -66,6 +67,7 @@ class Worker:
     lease: WorkerLease
     max_campaigns: int = 4
     engines: dict[int, CampaignEngine] = field(default_factory=dict)
+    health: InstrumentHealth = field(default_factory=InstrumentHealth)
     finished: list[tuple[int, str]] = field(default_factory=list)
 
     @property
@@ -93,7 +95,7 @@ class Worker:
         settings = EngineSettings(poll_interval_s=3600.0 if self.rig.simulated else 60.0)
         return CampaignEngine(self.store, info.id, self.rig.instruments, self.rig.clock,
                               build_policy(spec.policy.name, spec.policy.options, self.store), settings,
-                              worker_id=self.worker_id, lease_s=self.lease.lease_s)
+                              worker_id=self.worker_id, lease_s=self.lease.lease_s, health=self.health)
 
     def _fail(self, campaign_id: int, exc: BaseException) -> None:
         reason = one_line(exc)
