@@ -8,7 +8,8 @@ which is also pushed onto the ``SYST:ERR?`` queue). Empty lines are ignored. Hea
 case-insensitive; arguments are comma-separated, strings in double quotes.
 
 Out-of-range values are refused with ``ERR -222`` as a real device would, whatever the driver
-let through. Faults come from a :class:`~simulators.faults.FaultInjector`.
+let through. Faults come from a :class:`~simulators.faults.FaultInjector`; a restart it announces
+power-cycles the device (:meth:`LineDevice.power_cycle`) and drops the connection.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from lab.clock import Clock
 from simulators.faults import FaultInjector, FaultPlan
@@ -83,6 +85,10 @@ class LineDevice:
         self.clock = clock
         self.faults = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
         self.received: list[str] = []
+        #: Restarts so far (:meth:`power_cycle`).
+        self.restarts = 0
+        #: The job key of the last line that named one (the first double-quoted argument).
+        self.last_key: str | None = None
         self._errors: deque[tuple[int, str]] = deque()
         self._noise = random.Random(f"{name}:garble:{self.faults.plan.seed}")
         self._lock = threading.RLock()
@@ -96,6 +102,20 @@ class LineDevice:
     def handlers(self) -> dict[str, Handler]:
         """The device's own commands, by header (subclasses override)."""
         return {}
+
+    def power_cycle(self, at: datetime) -> str | None:
+        """Restart the device as of ``at``: forget what a controller keeps in RAM (here: the error queue).
+
+        Job devices also cut the job running at ``at`` and reset their staged setpoints
+        (:meth:`simulators.jobs.JobDevice.power_cycle`). The clock is the lab's, so it survives.
+
+        Returns:
+            The key of the job the restart cut, if any.
+        """
+        with self._lock:
+            self._errors.clear()
+            self.restarts += 1
+            return None
 
     def tick(self) -> None:
         """Bring the device's state up to ``clock.now()`` (subclasses override)."""
@@ -112,8 +132,15 @@ class LineDevice:
             header, _, rest = line.partition(" ")
             if header.upper() == "SYST:SYNC?":
                 return Response(f"SYNC {rest.strip()}\n".encode("ascii"))
+            self.last_key = _first_quoted(rest) or self.last_key
+            now = self.clock.now()
+            restart_at = self.faults.restart_due(now)
+            if restart_at is not None:  # the line is lost with the link
+                cut = self.power_cycle(restart_at)
+                self.faults.record_restart(restart_at, line, cut or self.last_key, cut=cut is not None)
+                return Response(None, drop=True)
             self.received.append(line)
-            fault = self.faults.next_reply_fault(header)
+            fault = self.faults.next_reply_fault(header, line=line, at=now, key=self.last_key)
             if fault == "device_error":
                 return Response(self._error(self.faults.plan.error_code, self.faults.plan.error_message))
             return self._apply(fault, self._execute(header.upper(), rest))
@@ -165,6 +192,13 @@ class LineDevice:
             return '0,"No error"'
         code, message = self._errors.popleft()
         return f'{code},"{message}"'
+
+
+def _first_quoted(rest: str) -> str | None:
+    """The first double-quoted argument of a command's arguments (a job key in these protocols), or None."""
+    start = rest.find('"')
+    end = rest.find('"', start + 1) if start >= 0 else -1
+    return (rest[start + 1:end] or None) if end > start else None
 
 
 def unquote(text: str) -> str:

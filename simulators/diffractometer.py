@@ -74,6 +74,7 @@ class DiffractometerSimulator(JobDevice):
 
     model = "PowderXRD-600"
     prefix = "SCAN"
+    volatile = ("settings",)
 
     def __init__(self, name: str, clock: Clock, pattern_source: PatternSource,
                  faults: FaultPlan | FaultInjector | None = None, limits: XrdLimits = XrdLimits()) -> None:

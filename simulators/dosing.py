@@ -46,6 +46,7 @@ class DosingSimulator(JobDevice):
 
     model = "PowderDoser-2"
     prefix = "DOSE"
+    volatile = ("staged",)
 
     def __init__(self, name: str, clock: Clock, tray: SampleTray, faults: FaultPlan | FaultInjector | None = None,
                  limits: DosingLimits = DosingLimits(), seed: int = 0) -> None:

@@ -91,6 +91,7 @@ class FurnaceSimulator(JobDevice):
 
     model = "BoxFurnace-1400"
     prefix = "PROG"
+    volatile = ("staged",)
     holds_after_done = True
 
     def __init__(self, name: str, clock: Clock, tray: SampleTray, faults: FaultPlan | FaultInjector | None = None,

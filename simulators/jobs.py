@@ -4,11 +4,13 @@ A job's progress is computed from the clock, never stored: ``elapsed = now - sta
 at the abort time for an aborted job and at half its duration for a stuck one. The device-side
 rules of :mod:`instruments.base` live here: ``<P>:RUN`` of a key the device holds replies ``OK``
 and starts nothing (``starts`` counts real starts), ``ERR 201`` while another job is held,
-``ERR 204`` for a key that already ran; ``<P>:STAT?``, ``<P>:JOB?`` and ``<P>:ABOR``.
+``ERR 204`` for a key that already ran; ``<P>:STAT?``, ``<P>:JOB?`` and ``<P>:ABOR``. A restart
+(:meth:`JobDevice.power_cycle`) cuts the running job and keeps the finished ones.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,12 +83,44 @@ class JobDevice(LineDevice):
     prefix = ""
     #: True when a done or aborted job blocks the next one until it is unloaded (furnace).
     holds_after_done = False
+    #: Attributes holding staged setpoints, which a restart resets to their values at power-on.
+    volatile: tuple[str, ...] = ()
 
     def __init__(self, name: str, clock: Clock, faults: FaultPlan | FaultInjector | None = None) -> None:
         self.current: Job | None = None
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.starts = 0
+        #: Jobs a restart cut (they are no longer held; kept here for audits only).
+        self.cut: list[Job] = []
         super().__init__(name, clock, faults)
+        self._power_on = {attr: copy.deepcopy(getattr(self, attr)) for attr in self.volatile}
+
+    def power_cycle(self, at: datetime) -> str | None:
+        """Restart as of ``at``, as a controller that keeps its job log in non-volatile memory.
+
+        Kept: every finished job (record, phase, results; a job that had run to its end by ``at``
+        is finished now) and so the furnace's sample of a finished program. Lost: the job still
+        running at ``at`` (the device no longer knows its key: ``JOB?`` replies ``unknown``), the
+        staged setpoints (:attr:`volatile`) and the error queue.
+
+        Returns:
+            The key of the job cut, if any.
+        """
+        with self._lock:
+            super().power_cycle(at)
+            for attr, value in self._power_on.items():
+                setattr(self, attr, copy.deepcopy(value))
+            job = self.current
+            if job is None or job.finished or job.unloaded or job.stopped_at_s is not None:
+                return None
+            if job.complete(at):
+                job.finished = True
+                self.on_finish(job)
+                return None
+            self.current = None
+            del self.jobs[job.key]
+            self.cut.append(job)
+            return job.key
 
     def handlers(self) -> dict[str, Handler]:
         p = self.prefix
@@ -153,7 +187,7 @@ class JobDevice(LineDevice):
         if current is not None and self._blocks(current):
             raise DeviceRefusal(201, f"Busy: holds job {current.key} ({self.phase(current)})")
         job = self.new_job(key, sample)
-        if self.faults.next_job_stuck():
+        if self.faults.next_job_stuck(at=self.clock.now(), line=f"{self.prefix}:RUN", key=key):
             job.stuck_at_s = 0.5 * job.duration_s
         self.current = job
         self.jobs[key] = job

@@ -40,6 +40,7 @@ class SpectrometerSimulator(JobDevice):
 
     model = "UVVis-DR200"
     prefix = "SPEC"
+    volatile = ("settings",)
 
     def __init__(self, name: str, clock: Clock, spectrum_source: SpectrumSource,
                  faults: FaultPlan | FaultInjector | None = None,

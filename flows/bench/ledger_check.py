@@ -1,8 +1,8 @@
 """Audit a campaign's ledger against what the instruments actually did (for ``lab bench crash``).
 
 :func:`read_ledger` and :func:`read_devices` take plain snapshots (the ledger through :mod:`db`,
-the devices duck-typed: anything with ``jobs`` {key: job}, ``starts``, ``phase(job)`` and
-``received`` lines, as the simulators that :func:`flows.campaign.runtime.served_simulated_lab` yields);
+the devices duck-typed: anything with ``jobs`` {key: job}, ``starts``, ``phase(job)``, ``received``
+lines and, optionally, ``cut`` (jobs a restart cut, no longer held), as the simulators that :func:`flows.campaign.runtime.served_simulated_lab` yields);
 :func:`check` compares them and returns every problem as an :class:`Issue` in one of three
 categories:
 
@@ -125,8 +125,8 @@ def read_devices(devices: Mapping[str, Any]) -> dict[str, DeviceRecord]:
             header, _, rest = line.partition(" ")
             if header.upper().endswith(":RUN") and rest:
                 runs[rest.split(",")[0].strip().strip('"')] += 1
-        out[name] = DeviceRecord(name, int(getattr(dev, "starts", 0)), {k: str(dev.phase(j)) for k, j in jobs.items()},
-                                 dict(runs))
+        starts = int(getattr(dev, "starts", 0)) - len(getattr(dev, "cut", ()))  # a job a restart cut is not held
+        out[name] = DeviceRecord(name, starts, {k: str(dev.phase(j)) for k, j in jobs.items()}, dict(runs))
     return out
 
 
