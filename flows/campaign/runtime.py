@@ -3,6 +3,9 @@
 * :func:`simulated_rig` starts the simulated lab (dosing station, furnaces, diffractometer on
   pseudo-terminals, a shared materials world, a simulated clock) and connects the real drivers
   to it, byte for byte as they would talk to hardware.
+* Faults: both take fault plans by instrument name or :class:`~flows.campaign.fault_settings.FaultSettings`
+  (a lab file's ``[faults]`` table, which :func:`load_lab_file` also validates);
+  :func:`injected_faults` reads back what the simulators injected.
 * :func:`hardware_rig` connects the drivers to the ports named in a lab file (TOML)::
 
       [[instrument]]
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from flows.campaign.fault_settings import FaultSettings, InjectedFault, parse_fault_table
 from instruments.protocol import StepDriver
 from instruments.registry import open_instrument
 from lab.clock import DEFAULT_SIM_START, Clock, ScaledClock, SimulatedClock, WallClock
@@ -31,12 +35,17 @@ from lab.diffraction import DEFAULT_TWO_THETA
 from lab.errors import SpecError
 from lab.instrument_kind import InstrumentKind
 from lab.spec import CampaignSpec, InstrumentsSpec, read_toml
+from simulators.faults import FaultPlan
 from simulators.lab import SimulatedLab
 from simulators.optics import absorbance
 from simulators.samples import AnnealRecord
 from simulators.world import MaterialsWorld, WorldParameters
 
-__all__ = ["Rig", "hardware_rig", "load_lab_file", "served_simulated_lab", "simulated_rig", "world_target_fractions"]
+__all__ = ["Faults", "Rig", "fault_counts", "hardware_rig", "injected_faults", "load_lab_file", "served_simulated_lab",
+           "simulated_rig", "world_target_fractions"]
+
+#: What a simulated lab injects: fault plans by instrument name, or settings spread over the instruments.
+Faults = Mapping[str, FaultPlan] | FaultSettings | None
 
 
 @dataclass
@@ -51,22 +60,23 @@ class Rig:
 
 @contextlib.contextmanager
 def simulated_rig(shape: CampaignSpec | InstrumentsSpec, *, seed: int = 0, start: datetime | None = None,
-                  faults: dict[str, Any] | None = None, transport: str = "pty") -> Iterator[Rig]:
+                  faults: Faults = None, transport: str = "pty", timeout_s: float = 1.0) -> Iterator[Rig]:
     """A simulated lab shaped like ``spec.instruments``, with drivers connected to it.
 
     Args:
         shape: the instrument names by role (a campaign's, or a whole lab's) decide the simulators started.
         seed: seeds the materials world, balances and counting noise.
         start: the simulated clock's start (default: 22:00 on a fixed night, for reproducibility).
-        faults: fault plans by instrument name (see :mod:`simulators.faults`).
+        faults: fault plans by instrument name (see :mod:`simulators.faults`), or fault settings.
         transport: ``"pty"`` (pseudo-terminals) or ``"socket"`` (loopback TCP).
+        timeout_s: the drivers' read timeout (real seconds).
     """
     clock = SimulatedClock(start or DEFAULT_SIM_START)
     roles = shape.instruments if isinstance(shape, CampaignSpec) else shape
     lab = _simulated_lab(roles, clock, seed, faults, transport)
     drivers: dict[str, StepDriver] = {}
     try:
-        drivers = {name: open_instrument(kind, url, name, timeout=1.0) for name, (kind, url) in lab.endpoints.items()}
+        drivers = {name: open_instrument(kind, url, name, timeout=timeout_s) for name, (kind, url) in lab.endpoints.items()}
         yield Rig(drivers, clock, True, lab)
     finally:
         for d in drivers.values():
@@ -74,8 +84,7 @@ def simulated_rig(shape: CampaignSpec | InstrumentsSpec, *, seed: int = 0, start
         lab.close()
 
 
-def _simulated_lab(roles: InstrumentsSpec, clock: Clock, seed: int, faults: dict[str, Any] | None,
-                   transport: str) -> SimulatedLab:
+def _simulated_lab(roles: InstrumentsSpec, clock: Clock, seed: int, faults: Faults, transport: str) -> SimulatedLab:
     """The simulators of ``roles`` on ``clock``, sharing one seeded materials world."""
     world = MaterialsWorld(seed=seed)
     rng = np.random.default_rng(seed)
@@ -88,6 +97,9 @@ def _simulated_lab(roles: InstrumentsSpec, clock: Clock, seed: int, faults: dict
         sample = lab_box[0].tray.get(sample_id)
         return absorbance(world.outcome(sample.dosed_mg, sample.anneals).fractions, wavelength_nm, rng)
 
+    if isinstance(faults, FaultSettings):
+        names = [*roles.dosing, *roles.furnaces, *roles.diffractometer, *roles.spectrometer]
+        faults = {name: FaultPlan(**options) for name, options in faults.plan_options(names).items()}
     lab = SimulatedLab(clock=clock, pattern_source=pattern, dosing=roles.dosing, furnaces=roles.furnaces,
                        diffractometers=roles.diffractometer, faults=faults, seed=seed, transport=transport,
                        spectrometers=roles.spectrometer, spectrum_source=spectrum)
@@ -97,18 +109,20 @@ def _simulated_lab(roles: InstrumentsSpec, clock: Clock, seed: int, faults: dict
 
 @contextlib.contextmanager
 def served_simulated_lab(lab_file: str | Path, *, speed: float = 1800.0, seed: int = 0,
-                         roles: InstrumentsSpec | None = None) -> Iterator[SimulatedLab]:
+                         roles: InstrumentsSpec | None = None, faults: FaultSettings | None = None) -> Iterator[SimulatedLab]:
     """Serve the simulated lab on loopback sockets on accelerated real time; write its lab file.
 
     Workers in other processes connect with ``--lab-file`` exactly as to real instruments; the
     file's ``[clock]`` table makes them share the accelerated clock (``speed`` simulated seconds
     per real second). The simulators (and what they hold) outlive any worker that is killed.
+    ``faults`` are injected by the simulators and written to the file as its ``[faults]`` table.
     """
     clock = ScaledClock(speed, WallClock().now(), wall_origin=time.time())
-    lab = _simulated_lab(roles or InstrumentsSpec(), clock, seed, None, "socket")
+    lab = _simulated_lab(roles or InstrumentsSpec(), clock, seed, faults, "socket")
     try:
         lines = ["# written by `lab simulate`: the simulated lab on loopback sockets", "[clock]",
                  f"speed = {clock.speed}", f'origin = "{clock.origin.isoformat()}"', f"wall_origin = {clock.wall_origin!r}", ""]
+        lines += [*faults.toml_lines(), ""] if faults is not None else []
         for name, (kind, url) in lab.endpoints.items():
             lines += ["[[instrument]]", f'name = "{name}"', f'kind = "{kind}"', f'port = "{url}"', ""]
         Path(lab_file).write_text("\n".join(lines), encoding="utf-8")
@@ -133,7 +147,8 @@ def load_lab_file(path: str | Path) -> tuple[list[dict[str, Any]], Clock]:
     """The ``[[instrument]]`` entries of a lab file, checked, and its clock.
 
     The clock is the wall clock, or a :class:`~lab.clock.ScaledClock` when the file has a
-    ``[clock]`` table (``speed``, ``origin``, ``wall_origin``), as ``lab simulate`` writes.
+    ``[clock]`` table (``speed``, ``origin``, ``wall_origin``), as ``lab simulate`` writes. A
+    ``[faults]`` table (which only the simulators act on) is validated too.
     """
     path = Path(path)
     data = read_toml(path)
@@ -154,10 +169,25 @@ def load_lab_file(path: str | Path) -> tuple[list[dict[str, Any]], Clock]:
             clock = ScaledClock.from_dict(data["clock"])
         except (KeyError, TypeError, ValueError) as exc:
             problems.append(f"clock: expected speed (> 0), origin (ISO time) and wall_origin (POSIX seconds): {exc}")
+    if "faults" in data:
+        try:
+            parse_fault_table(data["faults"], str(path))
+        except SpecError as exc:
+            problems += exc.problems
     if problems:
         raise SpecError(str(path), problems)
     return entries, clock
 
+
+def injected_faults(lab: SimulatedLab) -> list[InjectedFault]:
+    """Every fault the simulators of ``lab`` injected so far, in the order each device injected them."""
+    return [InjectedFault(name, e.kind, e.at, e.line, e.key, e.cut) for name, dev in lab.devices.items()
+            for e in list(dev.faults.events)]
+
+
+def fault_counts(lab: SimulatedLab) -> dict[str, dict[str, int]]:
+    """Faults injected so far by each simulator's injector, by kind (zeros included)."""
+    return {name: dev.faults.counts for name, dev in lab.devices.items()}
 
 
 def world_target_fractions(spec: CampaignSpec, params: list[dict[str, Any]], n_worlds: int, seed: int) -> np.ndarray:
