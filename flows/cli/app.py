@@ -33,22 +33,26 @@ from flows.campaign.policy_source import build_policy  # noqa: E402
 from flows.campaign.report import summarise, summary_tables  # noqa: E402
 from flows.cli.bench import bench_app  # noqa: E402
 from flows.cli.bench_crash import register as register_crash_benchmark  # noqa: E402
+from flows.cli.bench_faults import register as register_fault_benchmark  # noqa: E402
 from flows.cli.bench_pools import register as register_pool_benchmarks  # noqa: E402
 from flows.cli.bench_rl import register as register_rl_benchmark  # noqa: E402
 from flows.cli.errors import friendly  # noqa: E402
 from flows.cli.forecast import register as register_forecast  # noqa: E402
 from flows.cli.instruments import instruments_app  # noqa: E402
+from flows.cli.simulate import register as register_simulate  # noqa: E402
 from flows.cli.training import register as register_training  # noqa: E402
 from lab.spec import CampaignSpec, example_path, load_spec  # noqa: E402
 
 app = typer.Typer(help="Self-driving lab controller: queue, run and watch materials-discovery campaigns.",
                   no_args_is_help=True, add_completion=False)
 app.add_typer(instruments_app, name="instruments", help="Check the instruments: `lab instruments selftest`.")
-for add_bench_commands in (register_pool_benchmarks, register_crash_benchmark, register_rl_benchmark):
+for add_bench_commands in (register_pool_benchmarks, register_crash_benchmark, register_rl_benchmark,
+                           register_fault_benchmark):
     add_bench_commands(bench_app)
-app.add_typer(bench_app, name="bench", help="Benchmarks: `lab bench throughput`, `pools`, `latency`, `crash`.")
+app.add_typer(bench_app, name="bench", help="Benchmarks: `lab bench throughput`, `pools`, `latency`, `crash`, `faults`.")
 register_forecast(app)
 register_training(app)
+register_simulate(app)
 console = Console()
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $LAB_DATABASE_URL or sqlite:///$LAB_HOME/lab.db).")
@@ -143,27 +147,6 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
         console.print(f"campaign {cid} {final}")
     if shutdown.stop_requested():
         console.print("stopped; unfinished campaigns resume from the store with `lab worker`")
-
-
-@app.command()
-@friendly
-def simulate(lab_file: Path = typer.Option(Path("simulated-lab.toml"), "--lab-file", help="Where to write the lab file."),
-             speed: float = typer.Option(1800.0, "--speed", min=1.0, help="Simulated seconds per real second."),
-             seed: int = typer.Option(0, "--seed", help="Seed of the materials world and the instruments.")) -> None:
-    """Serve the simulated lab on loopback sockets (accelerated time) for workers in other processes.
-
-    Then, in another terminal: `lab worker --lab-file simulated-lab.toml`. Ctrl-C stops the simulators.
-    """
-    import time
-
-    from flows.campaign.runtime import served_simulated_lab
-    with served_simulated_lab(lab_file, speed=speed, seed=seed) as lab:
-        console.print(f"simulated lab ({', '.join(lab.endpoints)}) at {speed:g}x; lab file {lab_file}; Ctrl-C to stop")
-        try:
-            while True:
-                time.sleep(1.0)
-        except KeyboardInterrupt:
-            console.print("simulators stopped")
 
 
 def _control(action: str, campaign_id: int, url: Optional[str]) -> None:
