@@ -74,6 +74,7 @@ from db.rewards import (
 )
 from db.state import load_state, state_at_decision
 from db.steps import (
+    ABANDONING,
     ack_step,
     busy_instruments,
     claim_step_intent,
@@ -81,6 +82,7 @@ from db.steps import (
     finish_step,
     get_step,
     list_steps,
+    mark_abandoning,
     next_planned_step,
     open_steps,
     plan_steps,
@@ -98,6 +100,6 @@ __all__ = [
     "list_experiments", "list_policy_versions", "list_reward_definitions", "list_steps", "load_measurements",
     "load_state", "state_at_decision", "log_event", "next_planned_step", "objectives_for", "open_steps", "plan_steps", "policy_sha256",
     "TERMINAL_CAMPAIGN_STATUSES", "WorkerInfo", "get_worker", "register_worker", "renew_worker", "retire_worker",
-    "record_decision", "release_step", "rewards_for", "set_active_reward_version", "set_campaign_status",
+    "ABANDONING", "mark_abandoning", "record_decision", "release_step", "rewards_for", "set_active_reward_version", "set_campaign_status",
     "step_history", "store_analysis", "store_measurement", "store_policy_version", "store_reward", "transition",
 ]

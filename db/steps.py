@@ -37,9 +37,12 @@ from db.records import StepInfo
 from db.types import aware_utc, json_dumps, maybe_utc
 
 __all__ = [
-    "ack_step", "busy_instruments", "claim_step_intent", "fail_step", "finish_step", "get_step", "list_steps",
-    "next_planned_step", "open_steps", "plan_steps", "release_step", "step_history",
+    "ABANDONING", "ack_step", "busy_instruments", "claim_step_intent", "fail_step", "finish_step", "get_step", "list_steps",
+    "mark_abandoning", "next_planned_step", "open_steps", "plan_steps", "release_step", "step_history",
 ]
+
+#: Prefix of a step's ``error`` while its job is being aborted (see :func:`mark_abandoning`).
+ABANDONING = "abandoning: "
 
 _IN_FLIGHT = ("intent", "acked")
 
@@ -189,6 +192,20 @@ def fail_step(session: Session, step_id: int, at: datetime, error: str, lost: bo
     row = _row(session, step_id)
     _refuse(row, "mark lost" if lost else "fail", _IN_FLIGHT if lost else ("planned", *_IN_FLIGHT))
     row.state, row.failed_at, row.error = ("lost" if lost else "failed"), at, error
+    session.flush()
+    return get_step(session, step_id)
+
+
+def mark_abandoning(session: Session, step_id: int, at: datetime, reason: str) -> StepInfo:
+    """Record, before aborting its job, that a step in flight is being given up (``error`` = ``ABANDONING + reason``).
+
+    Should the process die between the abort and the loss, the next poll finds the mark and loses
+    the step instead of taking the aborted job's partial results for a finished one.
+    """
+    aware_utc(at)
+    row = _row(session, step_id)
+    _refuse(row, "abandon", _IN_FLIGHT)
+    row.error = ABANDONING + reason
     session.flush()
     return get_step(session, step_id)
 

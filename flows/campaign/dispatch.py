@@ -104,6 +104,9 @@ class StepDispatcher:
             if step.state == "intent":
                 self._ack(step, now)
             self._check_deadline(step, inst, now, st.state)
+        elif st.state in ("done", "unloaded") and (step.error or "").startswith(db.ABANDONING):
+            calls.release(inst, step.idempotency_key)  # aborted before a crash: its partial results are not a result
+            self._lose(step, now, (step.error or "")[len(db.ABANDONING):])
         elif st.state in ("done", "unloaded"):
             self._ingest(step, inst, now)
         elif st.state == "aborted":  # no result: a deadline's abort whose release failed, or aborted on the device
@@ -157,6 +160,9 @@ class StepDispatcher:
         error in the abort or the release propagates (:meth:`poll` logs it) and leaves the step in
         flight, so the next poll tries again rather than leave the device holding a dead job.
         """
+        if not (step.error or "").startswith(db.ABANDONING):
+            with self.store.session() as s:
+                step = db.mark_abandoning(s, step.id, now, reason)  # a crash from here on still loses it
         calls.call(inst.abort)
         calls.release(inst, step.idempotency_key)
         self._lose(step, now, reason)

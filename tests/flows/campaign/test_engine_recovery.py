@@ -75,11 +75,12 @@ def test_a_job_the_device_acknowledged_and_then_forgot_is_lost_with_a_reason(sto
         db.transition(s, exp.id, S.DISPATCHED, now)
         db.ack_step(s, step.id, now)  # recorded as acknowledged, but the device never ran it (it was reset)
         db.transition(s, exp.id, S.RUNNING, now)
-    assert engine.run() == "completed"
+    assert engine.run() == "failed"  # its only experiment was lost: the campaign gave no result
     with store.session() as s:
         (lost,) = db.list_experiments(s, engine.campaign_id)
         assert lost.state == S.LOST and "no record" in lost.reason
-        assert any(e.kind == "experiment_lost" for e in db.list_events(s, engine.campaign_id))
+        kinds = [e.kind for e in db.list_events(s, engine.campaign_id)]
+        assert "experiment_lost" in kinds and "campaign_failed" in kinds
     assert rig.lab.devices["doser"].starts == 0
 
 
@@ -94,9 +95,33 @@ def test_a_command_the_instrument_refuses_is_lost_once_not_retried_for_ever(stor
         from sqlalchemy import text
         command = dict(anneal.command, dwell_h=0.2)
         conn.execute(text("UPDATE steps SET command = :c WHERE id = :i"), {"c": __import__("json").dumps(command), "i": anneal.id})
-    assert engine.run() == "completed"
+    assert engine.run() == "failed"  # every experiment (the one) refused: never "completed"
     with store.session() as s:
         (lost,) = db.list_experiments(s, engine.campaign_id)
         assert lost.state == S.LOST and "refused" in lost.reason and "dwell" in lost.reason
         assert [st.attempts for st in db.list_steps(s, lost.id) if st.name == "anneal"] == [1]
     assert sum(rig.lab.devices[f"furnace-{i}"].starts for i in range(1, 5)) == 0
+
+
+def test_a_crash_between_aborting_a_job_and_recording_its_loss_still_loses_it(store: db.Store, rig: Rig) -> None:
+    from flows.campaign import instrument_calls as calls
+
+    engine = new_engine(store, rig, experiments=1)
+    for _ in range(50):  # run until the anneal is acknowledged on a furnace
+        engine.tick()
+        with store.session() as s:
+            anneal = [st for st in db.step_history(s) if st.name == "anneal" and st.state == "acked"]
+        if anneal:
+            break
+        engine.wait()
+    (step,) = anneal
+    with store.session() as s:  # the engine gives the job up: mark, abort, release ... and dies there
+        db.mark_abandoning(s, step.id, rig.clock.now(), "deadline passed (test)")
+    furnace = rig.instruments[step.instrument]
+    calls.call(furnace.abort)
+    calls.release(furnace, step.idempotency_key)
+    assert engine_for(store, rig, engine.campaign_id).run() == "failed"
+    with store.session() as s:
+        (exp,) = db.list_experiments(s, engine.campaign_id)
+        assert exp.state == S.LOST and exp.reason == "deadline passed (test)"
+        assert not [m for m in db.load_measurements(s, exp.id) if m.name == "temperature_log"]
