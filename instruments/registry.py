@@ -21,6 +21,7 @@ from instruments.dosing import DosingLimits, DosingStation
 from instruments.furnace import BoxFurnace, FurnaceLimits
 from instruments.limits import Problem
 from instruments.protocol import StepDriver
+from instruments.serial_settings import SerialSettings, serial_settings
 from instruments.spectrometer import SpectrometerLimits, UvVisSpectrometer
 from instruments.transport import SerialTransport
 from lab.instrument_kind import InstrumentKind
@@ -42,7 +43,7 @@ KINDS: dict[InstrumentKind, tuple[DriverClass, type]] = {
 
 
 def open_instrument(kind: str | InstrumentKind, url: str, name: str, *, timeout: float = 2.0, baudrate: int = 9600,
-                    **limits: Any) -> StepDriver:
+                    serial: SerialSettings | Mapping[str, Any] | None = None, **limits: Any) -> StepDriver:
     """The driver for an instrument of ``kind`` on ``url``, over a :class:`SerialTransport`.
 
     The port opens on the first command (see :mod:`instruments.transport`).
@@ -51,13 +52,22 @@ def open_instrument(kind: str | InstrumentKind, url: str, name: str, *, timeout:
         kind: an :class:`~lab.instrument_kind.InstrumentKind` or its value (``"furnace"``, ``"uvvis"``...).
         url: device path or pyserial URL (``/dev/ttyUSB0``, ``socket://127.0.0.1:4001``).
         name: the instrument's name (e.g. ``"furnace-2"``).
-        timeout: the transport's read timeout (seconds).
-        baudrate: line speed (baud).
+        timeout: the transport's read timeout (seconds); used when ``serial`` is not given.
+        baudrate: line speed (baud); used when ``serial`` is not given.
+        serial: the line settings, or a lab file's ``serial`` table
+            (:func:`~instruments.serial_settings.serial_settings`).
         **limits: fields of the kind's limits dataclass, e.g. ``max_temperature_c=1200``.
+
+    Raises:
+        ValueError: unknown kind, a bad limit or a bad serial setting; names each.
     """
     driver_cls = _kind(kind)[0]
     built = make_limits(kind, **limits)
-    transport = SerialTransport(url, baudrate=baudrate, timeout=timeout)
+    if serial is None:
+        settings = SerialSettings(baudrate=baudrate, timeout_s=timeout)
+    else:
+        settings = serial if isinstance(serial, SerialSettings) else serial_settings(serial)
+    transport = SerialTransport(url, settings=settings)
     return driver_cls(transport, built, name=name)  # type: ignore[arg-type]  # make_limits built this kind's class
 
 

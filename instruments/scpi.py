@@ -12,6 +12,8 @@ Conventions of the lab's line protocols (all three instruments share them):
 * Bulk data comes as an IEEE 488.2 definite-length block ``#<n><len><bytes>`` followed by
   ``\\n``: ``<n>`` is one digit giving the number of digits of ``<len>``, ``<len>`` is the
   number of bytes. A block query that fails replies an ``ERR`` line instead.
+* Error strings (``<code>,"<message>"``) are at most 255 characters, as SCPI allows; a longer
+  device message is cut to fit (ending in ``...``) by :func:`parse_error_reply`.
 * Strings (job keys, sample ids) are sent in double quotes; they are checked by the drivers to
   hold no quotes or commas (see :func:`instruments.limits.check_identifier`).
 * Resynchronisation: ``SYST:SYNC? <n>`` replies ``SYNC <n>``. After a timeout, a garbled reply or
@@ -41,12 +43,14 @@ from instruments.errors import (
 )
 from instruments.transport import Transport
 
-__all__ = ["ScpiClient", "parse_error_reply", "quote"]
+__all__ = ["MAX_ERROR_CHARS", "ScpiClient", "parse_error_reply", "quote"]
 
 _T = TypeVar("_T")
 _ERR = re.compile(r'^(?:ERR )?(-?\d+),"(.*)"$')
 #: The largest binary block accepted (bytes); a larger announced length means a garbled header.
 MAX_BLOCK_BYTES = 64 * 1024 * 1024
+#: The longest error string ``<code>,"<message>"`` (characters; SCPI-99 21.8).
+MAX_ERROR_CHARS = 255
 
 
 def quote(text: str) -> str:
@@ -57,13 +61,23 @@ def quote(text: str) -> str:
 def parse_error_reply(line: str) -> tuple[int, str]:
     """The ``(code, message)`` of ``ERR <code>,"<message>"`` or of a ``SYST:ERR?`` entry.
 
+    A message that would make ``<code>,"<message>"`` longer than :data:`MAX_ERROR_CHARS` is cut
+    to fit, ending in ``...``.
+
     Raises:
         GarbledReply: the line has neither shape.
+
+    Example:
+        >>> code, message = parse_error_reply('ERR 501,"' + "x" * 400 + '"')
+        >>> code, len(f'{code},"{message}"'), message[-3:]
+        (501, 255, '...')
     """
     match = _ERR.match(line)
     if match is None:
-        raise GarbledReply(f'expected an error reply like ERR -222,"Data out of range", got {line!r}')
-    return int(match.group(1)), match.group(2)
+        raise GarbledReply(f'expected an error reply like ERR -222,"Data out of range", got {line[:80]!r}')
+    code, message = int(match.group(1)), match.group(2)
+    room = MAX_ERROR_CHARS - len(f'{code},""')
+    return code, message if len(message) <= room else message[:room - 3] + "..."
 
 
 class ScpiClient:
@@ -153,7 +167,7 @@ class ScpiClient:
             raise GarbledReply(f"{self.name}: expected a #<n><len> block after {command!r}, got {line[:60]!r}")
         length = self._block_length(command)
         payload = self.transport.read_exact(length) if length else b""
-        if self.transport.read_line() != b"\n":
+        if self.transport.read_line().rstrip(b"\r\n"):
             raise GarbledReply(f"{self.name}: block of {length} bytes after {command!r} is not followed by a newline")
         return payload
 
