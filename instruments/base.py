@@ -7,6 +7,7 @@ Common wire commands (``<P>`` is the instrument's prefix: ``PROG``, ``DOSE`` or 
 ``SYST:ERR?``              next error-queue entry ``<code>,"<message>"`` (``0,"No error"``)
 ``SYST:SYNC? <n>``         ``SYNC <n>`` (resynchronisation, see :mod:`instruments.scpi`)
 ``*CLS``                   clears the error queue; ``OK``
+``*RST``, ``*ESR?`` ...    the other IEEE 488.2 common commands (:mod:`instruments.common`)
 ``<P>:RUN "<key>","<id>"`` starts the staged job; ``OK``. Idempotent on the device: a key it
                            holds already replies ``OK`` and starts nothing; ``ERR 201`` when it
                            holds another job; ``ERR 204`` when the key already ran
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from instruments.common import CommonCommands
 from instruments.errors import GarbledReply, JobConflict
 from instruments.limits import check_identifier
 from instruments.protocol import InstrumentStatus
@@ -50,8 +52,8 @@ def unquote(text: str) -> str:
     return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
 
 
-class JobDriver:
-    """Base of the job-running drivers.
+class JobDriver(CommonCommands):
+    """Base of the job-running drivers (the IEEE 488.2 common commands from :class:`CommonCommands`).
 
     Args:
         transport: the byte link to the device.
@@ -69,10 +71,6 @@ class JobDriver:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, transport={self.scpi.transport!r})"
-
-    def identify(self) -> str:
-        """The device's identity (``*IDN?``): maker, model, serial number, firmware."""
-        return self.scpi.query("*IDN?")
 
     def status(self) -> InstrumentStatus:
         """What the device holds now (``<P>:STAT?``)."""

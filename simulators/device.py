@@ -5,7 +5,10 @@ optional delay, or a dropped connection); :mod:`simulators.serve` carries the by
 pseudo-terminal or a loopback socket. The conventions are those of :mod:`instruments.scpi`:
 one reply per line (``OK``, a value, a ``#<n><len>`` block, or ``ERR <code>,"<message>"``,
 which is also pushed onto the ``SYST:ERR?`` queue). Empty lines are ignored. Headers are
-case-insensitive; arguments are comma-separated, strings in double quotes.
+case-insensitive, in short or long form, and a line may hold several commands separated by ``;``
+(:mod:`simulators.ieee488`, which also has the IEEE 488.2 common commands); arguments are
+comma-separated, strings in double quotes. An error entry ``<code>,"<message>"`` is at most 255
+characters (SCPI): longer messages are cut, ending in ``...``.
 
 Out-of-range values are refused with ``ERR -222`` as a real device would, whatever the driver
 let through. Faults come from a :class:`~simulators.faults.FaultInjector`; a restart it announces
@@ -22,8 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from instruments.scpi import MAX_ERROR_CHARS
 from lab.clock import Clock
 from simulators.faults import FaultInjector, FaultPlan
+from simulators.ieee488 import StatusRegisters, normalize_header, split_units
 
 __all__ = ["DeviceRefusal", "LineDevice", "Response", "encode_block"]
 
@@ -92,16 +97,21 @@ class LineDevice:
         self._errors: deque[tuple[int, str]] = deque()
         self._noise = random.Random(f"{name}:garble:{self.faults.plan.seed}")
         self._lock = threading.RLock()
+        #: The IEEE 488.2 status registers (``*ESR?``, ``*STB?``...).
+        self.status = StatusRegisters(lambda: len(self._errors), self._errors.clear, self.reset, DeviceRefusal)
         self._handlers: dict[str, Handler] = {
+            **self.status.handlers(),
             "*IDN?": self._idn,
-            "*CLS": self._cls,
             "SYST:ERR?": self._next_error,
         }
-        self._handlers.update({h.upper(): f for h, f in self.handlers().items()})
+        self._handlers.update({normalize_header(h): f for h, f in self.handlers().items()})
 
     def handlers(self) -> dict[str, Handler]:
         """The device's own commands, by header (subclasses override)."""
         return {}
+
+    def reset(self) -> None:
+        """``*RST``: staged setpoints back to their power-on values (job devices override)."""
 
     def power_cycle(self, at: datetime) -> str | None:
         """Restart the device as of ``at``: forget what a controller keeps in RAM (here: the error queue).
@@ -114,6 +124,7 @@ class LineDevice:
         """
         with self._lock:
             self._errors.clear()
+            self.status.power_on()
             self.restarts += 1
             return None
 
@@ -129,10 +140,13 @@ class LineDevice:
                 return Response(self._error(-101, "Invalid character"))
             if not line:
                 return Response(None)
-            header, _, rest = line.partition(" ")
-            if header.upper() == "SYST:SYNC?":
+            units = split_units(line)
+            if not units:
+                return Response(None)
+            header, _, rest = units[0].partition(" ")
+            if normalize_header(header) == "SYST:SYNC?" and len(units) == 1:
                 return Response(f"SYNC {rest.strip()}\n".encode("ascii"))
-            self.last_key = _first_quoted(rest) or self.last_key
+            self.last_key = _first_quoted(line) or self.last_key
             now = self.clock.now()
             restart_at = self.faults.restart_due(now)
             if restart_at is not None:  # the line is lost with the link
@@ -140,10 +154,31 @@ class LineDevice:
                 self.faults.record_restart(restart_at, line, cut or self.last_key, cut=cut is not None)
                 return Response(None, drop=True)
             self.received.append(line)
-            fault = self.faults.next_reply_fault(header, line=line, at=now, key=self.last_key)
+            fault = self.faults.next_reply_fault(normalize_header(header), line=line, at=now, key=self.last_key)
             if fault == "device_error":
                 return Response(self._error(self.faults.plan.error_code, self.faults.plan.error_message))
-            return self._apply(fault, self._execute(header.upper(), rest))
+            return self._apply(fault, self._execute_line(units))
+
+    def _execute_line(self, units: list[str]) -> bytes:
+        """Run the units of one line in order; the reply (see :mod:`simulators.ieee488`)."""
+        path, values = "", []
+        for unit in units:
+            header, _, rest = unit.partition(" ")
+            full = normalize_header(header)
+            if path and not header.startswith((":", "*")) and f"{path}:{full}" in self._handlers:
+                full = f"{path}:{full}"
+            reply = self._execute(full, rest)
+            if reply.startswith(b"ERR "):
+                return reply
+            if reply.startswith(b"#") and len(units) > 1:
+                return self._error(-110, f"Command header error: block query {full} must stand alone on its line")
+            if not full.startswith("*"):
+                path = full.rpartition(":")[0]
+            if full.endswith("?") or reply.startswith(b"#"):
+                values.append(reply)
+        if len(units) == 1:
+            return reply
+        return b";".join(v.rstrip(b"\n") for v in values) + b"\n" if values else b"OK\n"
 
     def _execute(self, header: str, rest: str) -> bytes:
         handler = self._handlers.get(header)
@@ -173,7 +208,8 @@ class LineDevice:
         return Response(payload)
 
     def _error(self, code: int, message: str) -> bytes:
-        message = message.replace('"', "'")
+        message = error_text(code, message)
+        self.status.record_error(code)
         if len(self._errors) >= ERROR_QUEUE_SIZE:  # SCPI: the last entry says the queue overflowed
             self._errors[-1] = (-350, "Queue overflow")
         else:
@@ -183,15 +219,24 @@ class LineDevice:
     def _idn(self, args: list[str]) -> str:
         return f"{self.maker},{self.model},{self.name},{self.firmware}"
 
-    def _cls(self, args: list[str]) -> str:
-        self._errors.clear()
-        return "OK"
-
     def _next_error(self, args: list[str]) -> str:
         if not self._errors:
             return '0,"No error"'
         code, message = self._errors.popleft()
         return f'{code},"{message}"'
+
+
+def error_text(code: int, message: str) -> str:
+    """``message`` made fit for an error entry: ASCII, no double quotes, and ``<code>,"<message>"``
+    at most :data:`~instruments.scpi.MAX_ERROR_CHARS` (255) characters (cut, ending in ``...``).
+
+    Example:
+        >>> len(f'-222,"{error_text(-222, "x" * 400)}"')
+        255
+    """
+    message = message.replace('"', "'").encode("ascii", "replace").decode("ascii").replace("\n", " ")
+    room = MAX_ERROR_CHARS - len(f'{code},""')
+    return message if len(message) <= room else message[:room - 3] + "..."
 
 
 def _first_quoted(rest: str) -> str | None:

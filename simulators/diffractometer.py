@@ -8,7 +8,9 @@ counts are interpolated linearly onto the scan grid, 0 outside the source's rang
 source raises, the scan's data query answers ``ERR 501`` (no pattern) with the reason.
 
 Scan settings persist between scans, as on a real instrument (defaults 10-80° by 0.02°,
-0.5 s per step).
+0.5 s per step). :data:`DEFAULT_SCAN_GRID` is that scan's grid, both ends included (3501 points,
+the last at 80.0°): a source should compute its counts on it, since a grid that stops short
+(e.g. 3500 points ending at 79.98°) leaves the scan's last point at 0.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from simulators.device import (
 from simulators.faults import FaultInjector, FaultPlan
 from simulators.jobs import Job, JobDevice
 
-__all__ = ["DiffractometerSimulator", "PatternSource"]
+__all__ = ["DEFAULT_SCAN_GRID", "DiffractometerSimulator", "PatternSource", "scan_grid"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,11 @@ PatternSource = Callable[[str], tuple[np.ndarray, np.ndarray]]
 def scan_grid(start_deg: float, stop_deg: float, step_deg: float) -> np.ndarray:
     """The 2-theta angles of a scan (degrees)."""
     return start_deg + step_deg * np.arange(scan_points(start_deg, stop_deg, step_deg), dtype=np.float64)
+
+
+#: The default scan's 2-theta angles: 10-80° by 0.02°, both ends included (3501 points; degrees).
+DEFAULT_SCAN_GRID: np.ndarray = scan_grid(10.0, 80.0, 0.02)
+DEFAULT_SCAN_GRID.setflags(write=False)
 
 
 def resample(two_theta: np.ndarray, counts: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

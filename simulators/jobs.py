@@ -108,8 +108,7 @@ class JobDevice(LineDevice):
         """
         with self._lock:
             super().power_cycle(at)
-            for attr, value in self._power_on.items():
-                setattr(self, attr, copy.deepcopy(value))
+            self.reset()
             job = self.current
             if job is None or job.finished or job.unloaded or job.stopped_at_s is not None:
                 return None
@@ -121,6 +120,12 @@ class JobDevice(LineDevice):
             del self.jobs[job.key]
             self.cut.append(job)
             return job.key
+
+    def reset(self) -> None:
+        """``*RST``: the staged setpoints (:attr:`volatile`) back to their power-on values; jobs run on."""
+        with self._lock:
+            for attr, value in self._power_on.items():
+                setattr(self, attr, copy.deepcopy(value))
 
     def handlers(self) -> dict[str, Handler]:
         p = self.prefix
