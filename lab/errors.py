@@ -6,11 +6,12 @@ Tree::
      +-- SpecError (ValueError)            a campaign spec or reward file is invalid
      +-- SearchSpaceError (ValueError)     parameters outside or unknown to a search space
      +-- StateTransitionError (ValueError) an experiment cannot move between these states
+     +-- PoolError (ValueError)            a pool manifest or CSV is invalid, or an experiment is not in a pool
 """
 
 from __future__ import annotations
 
-__all__ = ["LabError", "SearchSpaceError", "SpecError", "StateTransitionError"]
+__all__ = ["LabError", "PoolError", "SearchSpaceError", "SpecError", "StateTransitionError"]
 
 
 class LabError(Exception):
@@ -37,3 +38,28 @@ class SearchSpaceError(LabError, ValueError):
 
 class StateTransitionError(LabError, ValueError):
     """An experiment was asked to move to a state it cannot reach from where it is."""
+
+
+class PoolError(LabError, ValueError):
+    """A pool manifest or pool CSV is invalid, or an experiment is not in the pool.
+
+    Attributes:
+        source: the file at fault (``None`` for errors that are not about one file).
+        problems: one line per problem, each naming the entry or row, the field and what was
+            expected (empty for a single-message error).
+
+    Example:
+        >>> err = PoolError.of("m.json", ["entry 'x': direction: expected 'maximize' or 'minimize', got 3"])
+        >>> str(err)
+        "m.json: entry 'x': direction: expected 'maximize' or 'minimize', got 3"
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+        self.problems = list(problems or [])
+
+    @classmethod
+    def of(cls, source: str, problems: list[str]) -> PoolError:
+        """One error for every problem found in ``source``; its message is one line per problem."""
+        return cls("\n".join(f"{source}: {p}" for p in problems), problems, source)

@@ -1,7 +1,8 @@
 """Real measured pools: a finite table of experiments that a benchmark campaign may only pick from.
 
-Each pool is named by an entry of a manifest (:mod:`lab.pool_manifest`); this module reads its CSV
-(replicate rows averaged) and answers experiments from it.
+Each pool is named by an entry of a manifest (:mod:`lab.pool_manifest`); this module loads its CSV
+(:mod:`lab.pool_csv`: every cell checked, replicate rows merged as the entry's ``replicates`` says,
+by their mean unless told otherwise) and answers experiments from it.
 
 **Search space.** Inputs named ``<Element>_frac`` (a pymatgen element symbol) are cation fractions:
 together they become one :class:`~lab.search_space.CompositionParameter` named ``composition``
@@ -21,18 +22,18 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pymatgen.core import Element
 
-from lab.pool_manifest import PoolError, PoolSpec
+from lab.errors import PoolError
+from lab.pool_csv import group_replicates, read_rows, row_key
+from lab.pool_manifest import PoolSpec
 from lab.search_space import (
     CompositionParameter,
     ContinuousParameter,
@@ -44,46 +45,6 @@ __all__ = ["Pool", "build_space", "load_pool"]
 
 COMPOSITION_NAME = "composition"
 _FRAC = re.compile(r"^([A-Z][a-z]?)_frac$")
-_KEY_DECIMALS = 9
-
-
-def _number(text: str, path: Path, row: int, column: str) -> float:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise PoolError(f"{path}: row {row}, column {column!r}: {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise PoolError(f"{path}: row {row}, column {column!r}: {text!r} is not finite")
-    return value
-
-
-def _read_rows(spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with spec.path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
-            exclude = spec.exclude_column or ("olympus_removed" if "olympus_removed" in header else None)
-            missing = [c for c in (*spec.inputs, spec.objective, *([exclude] if exclude else [])) if c not in header]
-            if missing:
-                raise PoolError(f"{spec.path}: missing column(s) {missing}; header is {header}")
-            xs: list[list[float]] = []
-            ys: list[float] = []
-            for row_no, row in enumerate(reader, start=2):  # row 1 is the header
-                if exclude and _number(row[exclude], spec.path, row_no, exclude) != 0.0:
-                    continue
-                x = [_number(row[c], spec.path, row_no, c) for c in spec.inputs]
-                for c, v in zip(spec.inputs, x):
-                    lo, hi = spec.input_ranges[c]
-                    if not lo - 1e-9 <= v <= hi + 1e-9:
-                        raise PoolError(f"{spec.path}: row {row_no}, column {c!r}: {v} is outside input_ranges "
-                                        f"[{lo}, {hi}]")
-                xs.append(x)
-                ys.append(_number(row[spec.objective], spec.path, row_no, spec.objective))
-    except FileNotFoundError:
-        raise PoolError(f"pool file {spec.path} of {spec.name!r} not found") from None
-    if not xs:
-        raise PoolError(f"{spec.path}: the pool is empty (no data rows left)")
-    return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
 
 
 def build_space(spec: PoolSpec) -> SearchSpace:
@@ -112,6 +73,9 @@ class Pool:
         X: raw inputs, shape ``(N, d)`` in the columns' units (read-only).
         y: objective values, shape ``(N,)`` (read-only).
         top: indices of the ``n_top`` best rows, best first (ties broken by row order).
+        raw_rows: data rows read from the file (after excluded rows), before replicates are merged.
+        merged_rows: rows merged into another with the same inputs (``raw_rows - n``).
+        replicate_groups: distinct inputs that had more than one row.
     """
 
     spec: PoolSpec
@@ -120,6 +84,9 @@ class Pool:
     y: np.ndarray
     top: tuple[int, ...]
     _index: Mapping[tuple[float, ...], int] = field(repr=False)
+    raw_rows: int = 0
+    merged_rows: int = 0
+    replicate_groups: int = 0
 
     @property
     def name(self) -> str:
@@ -162,7 +129,7 @@ class Pool:
             else:
                 flat[name] = float(value)
         try:
-            return tuple(round(flat[c], _KEY_DECIMALS) + 0.0 for c in self.spec.inputs)
+            return row_key([flat[c] for c in self.spec.inputs])
         except KeyError as exc:
             raise PoolError(f"{self.name}: parameters {dict(params)!r} lack input {exc.args[0]!r}") from None
 
@@ -188,27 +155,25 @@ class Pool:
 
 
 def load_pool(spec: PoolSpec) -> Pool:
-    """Read and validate the pool's CSV.
+    """Read and validate the pool's CSV and merge its replicate rows.
 
     Raises:
-        PoolError: missing file or column, non-numeric or out-of-range value (naming file, row and
-            column), empty pool, or a top count that disagrees with the manifest (counted after
-            replicate rows are averaged into one).
+        PoolError: missing, unreadable or oversized file, missing column, non-numeric, non-finite or
+            out-of-range values (one line each, naming file, row and column), empty pool, replicate
+            rows when the entry's ``replicates`` is ``"refuse"``, or a top count that disagrees with the
+            manifest (counted after replicate rows are merged into one).
     """
-    X_raw, y_raw = _read_rows(spec)
-    groups: dict[tuple[float, ...], list[int]] = {}
-    for i, row in enumerate(X_raw):
-        groups.setdefault(tuple(round(float(v), _KEY_DECIMALS) + 0.0 for v in row), []).append(i)
-    # replicate rows (the same inputs measured again) become one row with their mean, as Liang et al. do
-    X = np.asarray([X_raw[rows[0]] for rows in groups.values()], dtype=np.float64)
-    y = np.asarray([float(np.mean(y_raw[rows])) for rows in groups.values()], dtype=np.float64)
-    index = {key: i for i, key in enumerate(groups)}
-    n_top = math.ceil(spec.top_fraction * len(y) - 1e-9)
+    X_raw, y_raw, lines = read_rows(spec)
+    g = group_replicates(spec, X_raw, y_raw, lines)
+    n_top = math.ceil(spec.top_fraction * len(g.y) - 1e-9)
     if spec.top_count is not None and spec.top_count != n_top:
-        raise PoolError(f"{spec.name}: the manifest says {spec.top_count} top rows but ceil({spec.top_fraction} x "
-                        f"{len(y)}) = {n_top}")
+        raise PoolError.of(str(spec.path), [f"{spec.name}: the manifest says {spec.top_count} top rows but "
+                                            f"ceil({spec.top_fraction} x {len(g.y)}) = {n_top} (after {g.merged_rows} "
+                                            f"replicate rows were merged)"])
     sign = -1.0 if spec.direction == "maximize" else 1.0
-    order = np.argsort(sign * y, kind="stable")
-    X.setflags(write=False)
-    y.setflags(write=False)
-    return Pool(spec, build_space(spec), X, y, tuple(int(i) for i in order[:n_top]), index)
+    order = np.argsort(sign * g.y, kind="stable")
+    g.X.setflags(write=False)
+    g.y.setflags(write=False)
+    index = {key: i for i, key in enumerate(g.keys)}
+    return Pool(spec, build_space(spec), g.X, g.y, tuple(int(i) for i in order[:n_top]), index,
+                g.raw_rows, g.merged_rows, g.replicate_groups)
