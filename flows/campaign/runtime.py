@@ -13,6 +13,14 @@
       kind = "furnace"            # furnace | dosing | xrd
       port = "/dev/ttyUSB0"       # or socket://192.168.1.40:4001
       limits = { max_temperature_c = 1200 }
+      serial = { baudrate = 9600, parity = "N", stopbits = 1, line_ending = "\\n", timeout_s = 2.0, block_timeout_margin = 2.0 }
+
+  ``serial`` is optional, and so is each of its fields (the defaults shown; 8 data bits always):
+  ``baudrate`` (baud), ``parity`` (``"N"``, ``"E"``, ``"O"``, ``"M"``, ``"S"``), ``stopbits``
+  (1, 1.5, 2), ``line_ending`` (``"\\n"``, ``"\\r\\n"``, ``"\\r"``), ``timeout_s`` (seconds per
+  reply line) and ``block_timeout_margin`` (>= 1): reading an ``n``-byte data block may take
+  ``timeout_s + n * bits_per_byte / baudrate * block_timeout_margin`` seconds
+  (:mod:`instruments.serial_settings`).
 """
 
 from __future__ import annotations
@@ -31,10 +39,10 @@ from flows.campaign.fault_settings import FaultSettings, InjectedFault, parse_fa
 from instruments.protocol import StepDriver
 from instruments.registry import open_instrument
 from lab.clock import DEFAULT_SIM_START, Clock, ScaledClock, SimulatedClock, WallClock
-from lab.diffraction import DEFAULT_TWO_THETA
 from lab.errors import SpecError
 from lab.instrument_kind import InstrumentKind
 from lab.spec import CampaignSpec, InstrumentsSpec, read_toml
+from simulators.diffractometer import DEFAULT_SCAN_GRID
 from simulators.faults import FaultPlan
 from simulators.lab import SimulatedLab
 from simulators.optics import absorbance
@@ -91,7 +99,7 @@ def _simulated_lab(roles: InstrumentsSpec, clock: Clock, seed: int, faults: Faul
     lab_box: list[SimulatedLab] = []
 
     def pattern(sample_id: str) -> tuple[np.ndarray, np.ndarray]:
-        return DEFAULT_TWO_THETA, world.measure(lab_box[0].tray.get(sample_id), rng)
+        return DEFAULT_SCAN_GRID, world.measure(lab_box[0].tray.get(sample_id), rng, DEFAULT_SCAN_GRID)
 
     def spectrum(sample_id: str, wavelength_nm: np.ndarray) -> np.ndarray:
         sample = lab_box[0].tray.get(sample_id)
@@ -135,7 +143,8 @@ def served_simulated_lab(lab_file: str | Path, *, speed: float = 1800.0, seed: i
 def hardware_rig(lab_file: str | Path) -> Iterator[Rig]:
     """Drivers for the real instruments listed in ``lab_file``, on the wall clock."""
     entries, clock = load_lab_file(lab_file)
-    drivers = {e["name"]: open_instrument(e["kind"], e["port"], e["name"], **e.get("limits", {})) for e in entries}
+    drivers = {e["name"]: open_instrument(e["kind"], e["port"], e["name"], serial=e.get("serial", {}),
+                                          **e.get("limits", {})) for e in entries}
     try:
         yield Rig(drivers, clock, False)
     finally:
