@@ -3,7 +3,7 @@
 Tree::
 
     LabError
-     +-- SpecError (ValueError)            a campaign spec or reward file is invalid
+     +-- SpecError (ValueError)            a campaign spec, lab file or reward file is invalid
      +-- SearchSpaceError (ValueError)     parameters outside or unknown to a search space
      +-- StateTransitionError (ValueError) an experiment cannot move between these states
      +-- PoolError (ValueError)            a pool manifest or CSV is invalid, or an experiment is not in a pool
@@ -19,17 +19,23 @@ class LabError(Exception):
 
 
 class SpecError(LabError, ValueError):
-    """A campaign spec (or reward definition) failed validation.
+    """A campaign spec, lab file or reward file failed validation.
 
     Attributes:
+        source: the file (or ``"<spec>"`` for text).
         problems: one line per problem, each naming the field and why it is wrong.
+        what: what the file is: ``"campaign spec"`` (the default), ``"lab file"`` or ``"reward file"``.
     """
 
-    def __init__(self, source: str, problems: list[str]) -> None:
+    def __init__(self, source: str, problems: list[str], what: str = "campaign spec") -> None:
         self.source = source
         self.problems = list(problems)
+        self.what = what
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source} is not a valid campaign spec:\n{lines}")
+        super().__init__(f"{source} is not a valid {what}:\n{lines}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, list[str], str]]:
+        return (type(self), (self.source, self.problems, self.what))
 
 
 class SearchSpaceError(LabError, ValueError):

@@ -8,6 +8,10 @@ definition, workflow (how parameters become instrument commands) and instruments
     parameters[0].elements: unknown element 'Xx' (expected a symbol such as 'Ba' or 'Ti')
     budget.experiments: Input should be greater than 0
 
+The file is read within bounds (1 MB, nesting 32) and no value may be NaN, infinite or an integer
+beyond 64 bits (:mod:`lab.toml_input`); ``seed`` lies in 0..2**63-1, what the store's BigInteger
+column holds.
+
 Example:
     >>> spec = load_spec(example_path("batio3"))
     >>> spec.search_space().names
@@ -16,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -43,8 +46,12 @@ from lab.spec_parameters import (
     to_parameter,
 )
 from lab.state import Objective
+from lab.toml_input import INT64_MAX, tree_problems
+from lab.toml_input import parse_toml as _parse_toml
+from lab.toml_input import read_toml as _read_toml
 
-__all__ = ["INSTRUMENT_ROLES", "CampaignSpec", "CategoricalSpec", "CompositionSpec", "ContinuousSpec", "IntegerSpec", "RewardSpec", "example_path", "load_spec", "parse_spec", "read_toml", "spec_problems"]
+__all__ = ["INSTRUMENT_ROLES", "CampaignSpec", "CategoricalSpec", "CompositionSpec", "ContinuousSpec", "IntegerSpec", "RewardSpec", "example_path", "load_spec", "parse_spec", "read_toml", "spec_problems",
+           "validate_spec"]
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 
@@ -161,7 +168,8 @@ class CampaignSpec(_Strict):
 
     name: str = Field(min_length=1)
     description: str = ""
-    seed: int = 0
+    #: 0..2**63-1: the store keeps it in a BigInteger (signed 64-bit) column.
+    seed: int = Field(default=0, ge=0, le=INT64_MAX)
     batch_size: int = Field(default=4, gt=0)
     approval_required: bool = False
     parameters: list[ParameterSpec] = Field(min_length=1)
@@ -263,43 +271,48 @@ def spec_problems(exc: ValidationError) -> list[str]:
     return problems
 
 
+def validate_spec(data: dict[str, Any], source: str = "<spec>") -> CampaignSpec:
+    """Validate parsed TOML as a spec: every value checked first (:func:`lab.toml_input.tree_problems`).
+
+    All problems come in one :class:`SpecError`: values no store can hold (NaN, infinities,
+    integers beyond 64 bits, deep nesting), then what the fields refuse, each field named once.
+
+    Raises:
+        SpecError: the spec is invalid; lists every problem.
+    """
+    problems = [f"seed: expected an integer between 0 and {INT64_MAX} (what the store holds), got {data['seed']}"
+                if p.startswith("seed: expected an integer") else p for p in tree_problems(data)]
+    if any("nested deeper" in p for p in problems):
+        raise SpecError(source, problems)  # not handed to the validators: they recurse
+    try:
+        spec = CampaignSpec.model_validate(data)
+    except ValidationError as exc:
+        named = {p.split(": ", 1)[0] for p in problems}
+        problems += [p for p in spec_problems(exc) if p.split(": ", 1)[0] not in named]
+    if problems:
+        raise SpecError(source, problems)
+    return spec
+
+
 def parse_spec(text: str, source: str = "<spec>") -> CampaignSpec:
-    """Parse and validate a spec from TOML text.
+    """Parse and validate a spec from TOML text (see :func:`validate_spec`).
 
     Raises:
         SpecError: the TOML does not parse or the spec is invalid; lists every problem.
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(source, [f"not valid TOML: {exc}"]) from None
-    try:
-        return CampaignSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(source, spec_problems(exc)) from None
+    return validate_spec(_parse_toml(text, source, check=False), source)
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """The TOML table in a file (specs, lab files, reward files).
+def read_toml(path: str | Path, what: str = "campaign spec") -> dict[str, Any]:
+    """The TOML table in a file (specs, lab files, reward files); see :func:`lab.toml_input.read_toml`.
 
     Raises:
-        SpecError: the file is missing, unreadable or not valid TOML.
+        SpecError: the file is missing, unreadable, too large, binary or not valid TOML, or holds
+            values no store can keep (NaN, infinities, integers beyond 64 bits, deep nesting).
     """
-    path = Path(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(str(path), ["file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(str(path), [f"cannot be read: {exc}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(str(path), [f"not valid TOML: {exc}"]) from None
+    return _read_toml(path, what)
 
 
 def load_spec(path: str | Path) -> CampaignSpec:
-    """Read and validate a spec file (see :func:`parse_spec`)."""
-    data = read_toml(path)
-    try:
-        return CampaignSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(str(path), spec_problems(exc)) from None
+    """Read and validate a spec file (see :func:`validate_spec`)."""
+    return validate_spec(_read_toml(path, check=False), str(path))

@@ -25,8 +25,14 @@ from lab.search_space import (
 __all__ = ["CategoricalSpec", "CompositionSpec", "ContinuousSpec", "IntegerSpec", "AnyParameterSpec", "to_parameter"]
 
 
+#: The largest integer bound a parameter may have: every integer up to it is exact as a float (policies encode in floats).
+MAX_INTEGER_BOUND = 2**53
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys refused, frozen, and no NaN or infinity in any float field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ContinuousSpec(_Strict):
@@ -40,14 +46,16 @@ class ContinuousSpec(_Strict):
     def _ordered(self) -> ContinuousSpec:
         if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low >= self.high:
             raise ValueError(f"low ({self.low}) must be finite and below high ({self.high})")
+        if not math.isfinite(self.high - self.low):
+            raise ValueError(f"high - low ({self.high} - {self.low}) must be a finite number")
         return self
 
 
 class IntegerSpec(_Strict):
     type: Literal["integer"]
     name: str
-    low: int
-    high: int
+    low: int = Field(ge=-MAX_INTEGER_BOUND, le=MAX_INTEGER_BOUND)
+    high: int = Field(ge=-MAX_INTEGER_BOUND, le=MAX_INTEGER_BOUND)
     unit: str = ""
 
     @model_validator(mode="after")

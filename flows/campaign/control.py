@@ -91,19 +91,25 @@ def approve(store: db.Store, campaign_id: int, at: datetime) -> list[int]:
 
 
 def load_reward_file(path: str | Path) -> RewardDefinition:
-    """Read and validate a reward file (see the module docstring)."""
+    """Read and validate a reward file (see the module docstring).
+
+    Read within the bounds of :mod:`lab.toml_input` (no NaN, infinity or integer beyond 64 bits).
+
+    Raises:
+        SpecError: (``what == "reward file"``) the file cannot be read or a field is wrong; lists every problem.
+    """
     path = Path(path)
-    data = read_toml(path)
+    data = read_toml(path, "reward file")
     try:
         spec = RewardSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(str(path), spec_problems(exc)) from None
+        raise SpecError(str(path), spec_problems(exc), "reward file") from None
     problems = [f"terms[{i}].objective: {t.objective!r} is not measured (measured: {list(SOLID_STATE_QUANTITIES)})"
                 for i, t in enumerate(spec.terms) if t.objective not in SOLID_STATE_QUANTITIES]
     if not spec.terms:
         problems.append("terms: give at least one {objective, weight}")
     if problems:
-        raise SpecError(str(path), problems)
+        raise SpecError(str(path), problems, "reward file")
     return RewardDefinition.from_dict(spec.model_dump())
 
 

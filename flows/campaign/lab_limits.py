@@ -88,5 +88,5 @@ def lab_file_limits(path: str | Path) -> LabLimits:
         except ValueError as exc:
             problems.append(f"instrument[{i}].limits: {exc}")
     if problems:
-        raise SpecError(str(path), problems)
+        raise SpecError(str(path), problems, "lab file")
     return LabLimits(f"lab file {path}", out, names_fixed=True)

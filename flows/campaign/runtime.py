@@ -35,13 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from flows.campaign.fault_settings import FaultSettings, InjectedFault, parse_fault_table
+from flows.campaign import lab_file as _lab_file
+from flows.campaign.fault_settings import FaultSettings, InjectedFault
 from instruments.protocol import StepDriver
 from instruments.registry import open_instrument
 from lab.clock import DEFAULT_SIM_START, Clock, ScaledClock, SimulatedClock, WallClock
-from lab.errors import SpecError
-from lab.instrument_kind import InstrumentKind
-from lab.spec import CampaignSpec, InstrumentsSpec, read_toml
+from lab.spec import CampaignSpec, InstrumentsSpec
 from simulators.diffractometer import DEFAULT_SCAN_GRID
 from simulators.faults import FaultPlan
 from simulators.lab import SimulatedLab
@@ -153,39 +152,11 @@ def hardware_rig(lab_file: str | Path) -> Iterator[Rig]:
 
 
 def load_lab_file(path: str | Path) -> tuple[list[dict[str, Any]], Clock]:
-    """The ``[[instrument]]`` entries of a lab file, checked, and its clock.
+    """The ``[[instrument]]`` entries of a lab file, every field checked, and its clock.
 
-    The clock is the wall clock, or a :class:`~lab.clock.ScaledClock` when the file has a
-    ``[clock]`` table (``speed``, ``origin``, ``wall_origin``), as ``lab simulate`` writes. A
-    ``[faults]`` table (which only the simulators act on) is validated too.
+    See :func:`flows.campaign.lab_file.load_lab_file` (the checks, ``serial`` included, live there).
     """
-    path = Path(path)
-    data = read_toml(path)
-    entries = data.get("instrument")
-    if not isinstance(entries, list) or not entries:
-        raise SpecError(str(path), ["instrument: expected one or more [[instrument]] tables"])
-    problems = []
-    for i, e in enumerate(entries):
-        for key in ("name", "kind", "port"):
-            if not isinstance(e.get(key), str) or not e.get(key):
-                problems.append(f"instrument[{i}].{key}: required text field is missing")
-        kinds = [k.value for k in InstrumentKind]
-        if e.get("kind") is not None and e.get("kind") not in kinds:
-            problems.append(f"instrument[{i}].kind: {e['kind']!r} is not one of {', '.join(kinds)}")
-    clock: Clock = WallClock()
-    if "clock" in data:
-        try:
-            clock = ScaledClock.from_dict(data["clock"])
-        except (KeyError, TypeError, ValueError) as exc:
-            problems.append(f"clock: expected speed (> 0), origin (ISO time) and wall_origin (POSIX seconds): {exc}")
-    if "faults" in data:
-        try:
-            parse_fault_table(data["faults"], str(path))
-        except SpecError as exc:
-            problems += exc.problems
-    if problems:
-        raise SpecError(str(path), problems)
-    return entries, clock
+    return _lab_file.load_lab_file(path)
 
 
 def injected_faults(lab: SimulatedLab) -> list[InjectedFault]:

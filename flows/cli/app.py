@@ -131,6 +131,9 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
                                          "worker may take over the campaigns of one that stopped renewing.")) -> None:
     """Run queued campaigns, several at once on the shared lab, until stopped (Ctrl-C or SIGTERM stops cleanly)."""
     from flows.campaign.worker import worker_flow
+    if lab_file:
+        from flows.campaign.lab_limits import lab_file_limits
+        lab_file_limits(lab_file)  # a bad lab file fails here, one line per problem, before any flow starts
     store = db.open_store(url)  # fail fast, with a clear message, on a bad or unreachable database
     # set even when started from a script that ignores SIGINT; SIGTERM (systemd, kill) stops cleanly too
     shutdown.install(lambda: console.print("stopping after this round (Ctrl-C again to stop at once)"))

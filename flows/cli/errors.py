@@ -46,7 +46,7 @@ def user_lines(exc: BaseException) -> list[str] | None:
     """What a user reads for an error they caused, one line per problem; ``None`` when ``exc`` is a bug.
 
     An error that lists several problems (a spec or lab file with ``problems``) gives one line
-    each, naming the file; any other gives its message on one line. Lines are at most 400
+    each, naming the file (and what it is, unless a campaign spec: ``lab file lab.toml: ...``); any other gives its message on one line. Lines are at most 400
     characters, and at most 20 lines are returned.
 
     Example:
@@ -64,6 +64,9 @@ def user_lines(exc: BaseException) -> list[str] | None:
         return None
     problems = getattr(found, "problems", None)
     source = getattr(found, "source", None)
+    what = getattr(found, "what", None)
+    if source and isinstance(what, str) and what != "campaign spec":
+        source = f"{what} {source}"  # "lab file lab.toml: ...", "reward file r.toml: ..."
     if isinstance(problems, list) and problems and all(isinstance(x, str) for x in problems):
         lines = [f"{source}: {x}" if source else x for x in problems]
     else:

@@ -33,7 +33,7 @@ def test_clock_table_gives_a_scaled_clock(tmp_path: Path) -> None:
     ("", "instrument: expected one or more"),
     ('[[instrument]]\nname = "f"\nkind = "oven"\nport = "/dev/x"\n', "instrument[0].kind: 'oven' is not one of"),
     ('[[instrument]]\nname = "f"\nkind = "furnace"\n', "instrument[0].port: required"),
-    ('[clock]\nspeed = -1\norigin = "2026-01-05T22:00:00+00:00"\nwall_origin = 1.0\n[[instrument]]\nname = "f"\nkind = "furnace"\nport = "/dev/x"\n', "clock:"),
+    ('[clock]\nspeed = -1\norigin = "2026-01-05T22:00:00+00:00"\nwall_origin = 1.0\n[[instrument]]\nname = "f"\nkind = "furnace"\nport = "/dev/x"\n', "clock.speed:"),
     ("[[instrument]\n", "not valid TOML"),
 ])
 def test_bad_lab_file_names_the_problem(tmp_path: Path, text: str, problem: str) -> None:
