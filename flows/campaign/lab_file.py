@@ -31,6 +31,7 @@ from typing import Any
 
 from flows.campaign.fault_settings import parse_fault_table
 from instruments.registry import make_limits
+from instruments.serial_settings import serial_problems
 from lab.clock import Clock, ScaledClock, WallClock
 from lab.errors import SpecError
 from lab.instrument_kind import InstrumentKind
@@ -40,8 +41,8 @@ __all__ = ["CLOCK_FIELDS", "INSTRUMENT_FIELDS", "LAB_FILE_FIELDS", "load_lab_fil
 
 #: The tables of a lab file.
 LAB_FILE_FIELDS = ("instrument", "clock", "faults")
-#: The fields of one ``[[instrument]]`` table (``limits`` is optional).
-INSTRUMENT_FIELDS = ("name", "kind", "port", "limits")
+#: The fields of one ``[[instrument]]`` table (``limits`` and ``serial`` are optional).
+INSTRUMENT_FIELDS = ("name", "kind", "port", "limits", "serial")
 #: The fields of ``[clock]``, all required.
 CLOCK_FIELDS = ("speed", "origin", "wall_origin")
 _WHAT = "lab file"
@@ -113,6 +114,11 @@ def _entry_problems(i: int, entry: object, seen: set[str]) -> list[str]:
             make_limits(kind, **limits)
         except (TypeError, ValueError) as exc:
             problems.append(f"{where}.limits: {exc}")
+    serial = entry.get("serial", {})
+    if not isinstance(serial, Mapping):
+        problems.append(f"{where}.serial: expected a table such as {{ baudrate = 9600 }}, got {_short(serial)}")
+    else:
+        problems += [f"{where}.serial.{name}: {what}" for name, what in serial_problems(serial)]
     return problems
 
 

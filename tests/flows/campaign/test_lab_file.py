@@ -18,6 +18,7 @@ BASE = '[[instrument]]\nname = "f"\nkind = "furnace"\nport = "/dev/x"\n'
     ("limits = 5\n" + BASE, ["limits: unknown table or field"]),
     (BASE + 'limits = { max_temperature_c = "hot" }\n', ["instrument[0].limits: furnace limit max_temperature_c='hot'"]),
     (BASE + "limits = { max_temperature_c = nan }\n", ["instrument[0].limits.max_temperature_c: expected a finite number"]),
+    (BASE + 'serial = 3\n', ["instrument[0].serial: expected a table"]),
     (BASE + "name2 = 1\n", ["instrument[0].name2: unknown field"]),
     (BASE.replace('"f"', "7"), ["instrument[0].name: expected non-empty text"]),
     (BASE + BASE, ["instrument[1].name: 'f' is listed twice"]),
