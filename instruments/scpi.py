@@ -46,7 +46,8 @@ from instruments.transport import Transport
 __all__ = ["MAX_ERROR_CHARS", "ScpiClient", "parse_error_reply", "quote"]
 
 _T = TypeVar("_T")
-_ERR = re.compile(r'^(?:ERR )?(-?\d+),"(.*)"$')
+#: An error code is at most 9 ASCII digits (SCPI codes have 3), so ``int`` never sees thousands of digits.
+_ERR = re.compile(r'^(?:ERR )?(-?[0-9]{1,9}),"(.*)"$')
 #: The largest binary block accepted (bytes); a larger announced length means a garbled header.
 MAX_BLOCK_BYTES = 64 * 1024 * 1024
 #: The longest error string ``<code>,"<message>"`` (characters; SCPI-99 21.8).
