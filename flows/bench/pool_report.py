@@ -31,7 +31,7 @@ from lab.metrics import (
 )
 from lab.pools import Pool
 
-__all__ = ["TOP_AT", "plot_pool", "summarize", "table"]
+__all__ = ["TOP_AT", "plot_pool", "pool_header", "replicates_note", "summarize", "table"]
 
 TOP_AT = (25, 50, 100)
 TARGET = 0.8
@@ -83,8 +83,20 @@ def summarize(pool: Pool, runs: Sequence[RunResult], seed: int = 0) -> dict[str,
 def pool_header(pool: Pool) -> dict[str, Any]:
     """Pool facts for the JSON report."""
     return {"name": pool.name, "file": str(pool.spec.path), "n": pool.n, "n_top": pool.n_top,
-            "top_fraction": pool.spec.top_fraction, "objective": pool.objective, "direction": pool.direction,
+            "raw_rows": pool.raw_rows, "merged_rows": pool.merged_rows, "replicate_groups": pool.replicate_groups,
+            "replicates": pool.spec.replicates, "top_fraction": pool.spec.top_fraction, "objective": pool.objective, "direction": pool.direction,
             "space": pool.space.to_dict(), "n_random_80": random_experiments_to_reach(pool.n, TARGET)}
+
+
+def replicates_note(pool: Pool) -> str:
+    """One line: how many replicate rows of ``pool`` were merged, and how.
+
+    Example: ``"t/p: 3 replicate rows merged by their mean (7 rows read, 2 inputs measured more
+    than once, N=4)"``.
+    """
+    how = "by their mean" if pool.spec.replicates == "mean" else "keeping the first value"
+    return (f"{pool.name}: {pool.merged_rows} replicate rows merged {how} ({pool.raw_rows} rows read, "
+            f"{pool.replicate_groups} inputs measured more than once, N={pool.n})")
 
 
 def table(pool: Pool, methods: dict[str, dict[str, Any]]) -> Any:

@@ -44,7 +44,7 @@ DEFAULT_METHODS = ("random", "sobol", "qlognei", "rf-ei", "gp-iso-lcb")
 N_INITIAL = 2
 #: A run stopped by ``until`` still goes on to this many experiments (the last ``top_at`` point).
 MIN_EXPERIMENTS = 100
-_POOLS: dict[tuple[str, str], Pool] = {}
+_POOLS: dict[tuple[str, ...], Pool] = {}
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,8 @@ def run_campaign(pool: Pool, method: str, seed: int, batch: int = 1, budget: int
 
 
 def cached_pool(spec: PoolSpec) -> Pool:
-    key = (str(spec.path), spec.name)
+    """The loaded pool of ``spec``, read once per process (per file, name and replicates choice)."""
+    key = (str(spec.path), spec.name, spec.replicates)
     if key not in _POOLS:
         _POOLS[key] = load_pool(spec)
     return _POOLS[key]

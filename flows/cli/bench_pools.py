@@ -12,7 +12,7 @@ from rich.console import Console
 
 from flows.bench.latency import MAX_SECONDS
 from flows.bench.pool_benchmark import ENGINE_NOTE, pools_benchmark
-from flows.bench.pool_report import table
+from flows.bench.pool_report import replicates_note, table
 from flows.bench.pools import DEFAULT_METHODS, cached_pool, default_manifest
 from flows.cli.errors import friendly
 from lab.pool_manifest import find_pool, load_manifest
@@ -60,6 +60,8 @@ def _add_pools(bench_app: typer.Typer) -> None:
         for name, entry in report["pools"].items():
             pool_obj = cached_pool(find_pool(load_manifest(path), name))
             console.print(table(pool_obj, entry["methods"]))
+            if pool_obj.merged_rows:
+                console.print(replicates_note(pool_obj), highlight=False, soft_wrap=True)
         if "reference" in report:
             r = report["reference"]
             console.print(f"reference file ({r['runs']} runs): mean curve reaches 80% at {r['n_method']} experiments, "
