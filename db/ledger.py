@@ -41,6 +41,7 @@ from db.experiments import (
     list_experiments,
     transition,
 )
+from db.intents import list_intents
 from db.measurements import load_measurements, store_measurement
 from db.policies import (
     get_policy_version,
@@ -58,6 +59,7 @@ from db.records import (
     ExperimentInfo,
     PolicyVersionInfo,
     StepInfo,
+    StepIntentInfo,
     WorkerInfo,
 )
 from db.rewards import (
@@ -93,6 +95,7 @@ from db.workers import get_worker, register_worker, renew_worker, retire_worker
 
 __all__ = [
     "AnalysisInfo", "CampaignInfo", "DecisionInfo", "EventInfo", "ExperimentInfo", "PolicyVersionInfo", "StepInfo",
+    "StepIntentInfo", "list_intents",
     "ack_step", "add_reward_definition", "approve_decision", "busy_instruments", "claim_campaign", "claim_step_intent",
     "count_by_state", "create_campaign", "fail_step", "finish_step", "get_campaign", "get_decision", "get_experiment",
     "get_policy_version", "get_policy_version_by_sha", "get_reward_definition", "get_step", "heartbeat", "hold_campaign",

@@ -5,7 +5,9 @@ production); a test checks that ``alembic upgrade head`` yields exactly this met
 
 Tables: ``campaigns``, ``decisions``, ``experiments``, ``steps``, ``measurements``, ``analyses``,
 ``reward_definitions``, ``rewards``, ``policy_versions``, ``events`` (ARCHITECTURE.md, The life of one experiment),
-and ``workers`` (who holds which worker name, under a lease on the wall clock: :mod:`db.workers`).
+``workers`` (who holds which worker name, under a lease on the wall clock: :mod:`db.workers`) and
+``step_intents`` (every intent committed for a step, with the worker name that sent it and the wall
+clock: :mod:`db.intents`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from lab.experiment import ExperimentState
 __all__ = [
     "CAMPAIGN_STATUSES", "EVENT_LEVELS", "STEP_STATES",
     "Analysis", "Base", "Campaign", "Decision", "Event", "Experiment", "Measurement", "PolicyVersion", "Reward",
-    "RewardDefinition", "Step", "Worker",
+    "RewardDefinition", "Step", "StepIntent", "Worker",
 ]
 
 #: Campaign statuses, in their usual order.
@@ -159,6 +161,21 @@ class Step(Base):
     deadline: Mapped[datetime | None]
     attempts: Mapped[int]
     error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class StepIntent(Base):
+    __tablename__ = "step_intents"
+    __table_args__ = (Index(None, "campaign_id", "wall_at"), Index(None, "step_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    step_id: Mapped[int] = mapped_column(ForeignKey("steps.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    worker: Mapped[str | None] = mapped_column(String(200))
+    instrument: Mapped[str] = mapped_column(String(200))
+    attempt: Mapped[int]
+    at: Mapped[datetime]
+    wall_at: Mapped[datetime]
 
 
 class Measurement(Base):

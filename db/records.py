@@ -122,6 +122,8 @@ class StepInfo:
         state: ``planned intent acked done failed lost``.
         failed_at: when it failed or was lost (``done_at`` is only set on success).
         attempts: how many times its intent was claimed (retries after infrastructure trouble).
+        claimed_by: the worker name that sent its latest intent (``None``: never claimed, or by no
+            named worker); every intent is in :func:`db.intents.list_intents`.
     """
 
     id: int
@@ -144,6 +146,7 @@ class StepInfo:
     deadline: datetime | None
     attempts: int
     error: str | None
+    claimed_by: str | None = None
 
     @property
     def in_flight(self) -> bool:
@@ -214,3 +217,28 @@ class WorkerInfo:
     started_at: datetime
     renewed_at: datetime
     lease_s: float
+
+
+@dataclass(frozen=True)
+class StepIntentInfo:
+    """One intent committed for a step: who sent it, on which instrument, and when.
+
+    Attributes:
+        step_id, campaign_id: the step, and the campaign it belongs to.
+        idempotency_key: the step's key.
+        worker: the worker name that committed the intent (``None``: no named worker).
+        instrument: the instrument it was claimed on.
+        attempt: the step's attempt number this intent began (1, 2...).
+        at: the campaign's clock at the intent (possibly simulated).
+        wall_at: the wall clock at the intent (UTC), which leases are stamped on.
+    """
+
+    id: int
+    step_id: int
+    campaign_id: int
+    idempotency_key: str
+    worker: str | None
+    instrument: str
+    attempt: int
+    at: datetime
+    wall_at: datetime

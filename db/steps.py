@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from db.errors import DuplicateDispatch, InstrumentClaimed, InvalidTransition, StepNotFound
 from db.experiments import experiment_row
 from db.locking import lock_for_write
-from db.models import Experiment, Step
+from db.models import Experiment, Step, StepIntent
 from db.records import StepInfo
 from db.types import aware_utc, json_dumps, maybe_utc
 
@@ -53,7 +53,7 @@ def _info(row: Step, campaign_id: int, sample_id: str | None) -> StepInfo:
         name=row.name, instrument_kind=row.instrument_kind, instrument=row.instrument, command=copy.deepcopy(row.command),
         idempotency_key=row.idempotency_key, state=row.state, planned_at=row.planned_at, intent_at=row.intent_at,
         acked_at=row.acked_at, done_at=row.done_at, failed_at=row.failed_at, expected_done_at=row.expected_done_at,
-        deadline=row.deadline, attempts=row.attempts, error=row.error,
+        deadline=row.deadline, attempts=row.attempts, error=row.error, claimed_by=row.claimed_by,
     )
 
 
@@ -84,6 +84,10 @@ def _row(session: Session, step_id: int) -> Step:
     if row is None:
         raise StepNotFound(step_id)
     return row
+
+
+def _campaign_of(session: Session, row: Step) -> int:
+    return int(session.scalars(select(Experiment.campaign_id).where(Experiment.id == row.experiment_id)).one())
 
 
 def _refuse(row: Step, action: str, allowed_from: Sequence[str]) -> None:
@@ -126,11 +130,15 @@ def list_steps(session: Session, experiment_id: int) -> list[StepInfo]:
 
 
 def claim_step_intent(session: Session, step_id: int, instrument: str, at: datetime, expected_done_at: datetime | None,
-                      deadline: datetime | None, *, exclusive: bool = True) -> StepInfo:
+                      deadline: datetime | None, *, exclusive: bool = True, worker: str | None = None,
+                      wall_at: datetime | None = None) -> StepInfo:
     """Record the intent to send a step to ``instrument``; commit it before sending any byte.
 
     A step already in ``intent`` on the same instrument may be claimed again (a retry after an
     infrastructure error; ``attempts`` counts them; the command is safe to repeat with its key).
+    Every claim is also logged in ``step_intents`` with ``worker`` (the sender's worker name, kept
+    in ``claimed_by`` too) and ``wall_at`` (now on the wall clock; default ``at``, for callers
+    whose campaign clock is the wall clock): :func:`db.intents.list_intents`.
 
     Raises:
         StepNotFound: no step has this id.
@@ -156,6 +164,10 @@ def claim_step_intent(session: Session, step_id: int, instrument: str, at: datet
     row.state, row.instrument, row.intent_at = "intent", instrument, at
     row.expected_done_at, row.deadline = expected_done_at, deadline
     row.attempts += 1
+    row.claimed_by = worker
+    session.add(StepIntent(step_id=row.id, campaign_id=_campaign_of(session, row),
+                           worker=worker, instrument=instrument, attempt=row.attempts, at=at,
+                           wall_at=at if wall_at is None else aware_utc(wall_at)))
     session.flush()
     return get_step(session, step_id)
 
