@@ -33,7 +33,7 @@ from instruments.errors import (
     PortUnavailable,
 )
 from instruments.protocol import StepDriver
-from lab.clock import Clock
+from lab.clock import Clock, WallClock
 from lab.experiment import ExperimentState
 
 __all__ = ["REFUSED_FOR_GOOD", "StepDispatcher", "has_open_step"]
@@ -56,6 +56,7 @@ class StepDispatcher:
         deadline_min_s: ...but at least this many seconds (seconds).
         on_event: called with a short text for each thing that happened.
         health: which instruments answer (shared by the campaigns of one worker); a down one's steps wait.
+        worker_id: the worker name logged with every intent (with the wall clock: :func:`db.list_intents`).
     """
 
     store: db.Store
@@ -66,7 +67,9 @@ class StepDispatcher:
     deadline_min_s: float
     on_event: Callable[[str], None] = lambda text: None
     health: InstrumentHealth = field(default_factory=InstrumentHealth)
+    worker_id: str | None = None
     due: dict[int, datetime] = field(default_factory=dict, init=False)
+    _wall: WallClock = field(default_factory=WallClock, init=False)
 
     def poll(self) -> None:
         """Poll every step in flight; store finished jobs' results, resend unknown intents, lose the hopeless."""
@@ -185,7 +188,8 @@ class StepDispatcher:
         done_at = now + timedelta(seconds=expected)
         try:
             with self.store.session() as s:
-                step = db.claim_step_intent(s, step.id, name, now, done_at, done_at + timedelta(seconds=grace))
+                step = db.claim_step_intent(s, step.id, name, now, done_at, done_at + timedelta(seconds=grace),
+                                            worker=self.worker_id, wall_at=self._wall.now())
                 exp = db.get_experiment(s, step.experiment_id)
                 if exp.state == S.PROPOSED:
                     db.transition(s, exp.id, S.DISPATCHED, now)

@@ -114,7 +114,7 @@ class CampaignEngine:
                              f"(connected: {sorted(self.instruments)})")
         self.dispatcher = StepDispatcher(self.store, self.campaign_id, self.instruments, self.clock,
                                          self.settings.deadline_factor, self.settings.deadline_min_s, self.on_event,
-                                         self.health)
+                                         self.health, worker_id=self.worker_id)
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> str:
