@@ -7,8 +7,8 @@
   process starts Prefect's temporary server (measured: about 26 s per start on a loaded two-core
   machine against 8-15 s with a shared server), which would make most kills land in that start-up.
   A production lab runs its workers against a Prefect server too.
-* :class:`WorkerProcess`: ``python -m flows.cli.app worker --lab-file F --db URL --once`` in its own
-  process group, output to a log file, killed with ``SIGKILL``.
+* :class:`WorkerProcess`: ``python -m flows.cli.app worker --lab-file F --db URL --name N ...`` in its
+  own process group, output to a log file, killed with ``SIGKILL`` or stopped with ``SIGTERM``.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def _healthy(api_url: str) -> bool:
 
 
 class WorkerProcess:
-    """One ``lab worker --once`` process on the served lab, in its own process group.
+    """One ``lab worker`` process on the served lab, in its own process group.
 
     Args:
         lab_file: the served lab's lab file.
@@ -133,23 +133,29 @@ class WorkerProcess:
         home: ``LAB_HOME`` of the worker (the bench's folder).
         api_url: the Prefect API the worker reports to.
         log_path: where its output goes.
+        name: its worker name (``--name``); a restart under the same name takes its campaigns back at once.
+        once: pass ``--once`` (stop when the queue is empty); otherwise it runs until :meth:`stop`.
+        max_campaigns: ``--max-campaigns``.
+        lease_s: ``--lease-s`` (wall-clock seconds).
     """
 
-    #: Every worker the bench starts runs under this name, so a restarted one takes its campaigns back at once.
+    #: The name of the single worker (``lab bench crash --workers 1``); worker ``i`` of several is ``NAME-i``.
     NAME = "crash-bench-worker"
 
-    def __init__(self, lab_file: Path, url: str, home: Path, api_url: str, log_path: Path) -> None:
+    def __init__(self, lab_file: Path, url: str, home: Path, api_url: str, log_path: Path, *, name: str = NAME,
+                 once: bool = True, max_campaigns: int = 4, lease_s: float = 120.0) -> None:
         env = {**os.environ, "LAB_HOME": str(home), "PREFECT_HOME": str(home / "prefect"), "PREFECT_API_URL": api_url,
                "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL"}
         env.pop("LAB_DATABASE_URL", None)
-        args = [sys.executable, "-m", "flows.cli.app", "worker", "--lab-file", str(lab_file), "--db", url, "--once",
-                "--name", self.NAME]
+        args = [sys.executable, "-m", "flows.cli.app", "worker", "--lab-file", str(lab_file), "--db", url,
+                "--name", name, "--max-campaigns", str(max_campaigns), "--lease-s", f"{lease_s:g}"]
+        args += ["--once"] if once else []
         self.log_path = log_path
         self.started = time.monotonic()
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(args, env=env, cwd=str(home), stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
-        self.worker_id = self.NAME
+        self.worker_id = name
 
     @property
     def elapsed_s(self) -> float:
@@ -165,6 +171,12 @@ class WorkerProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+
+    def stop(self, timeout_s: float = 60.0) -> int | None:
+        """SIGTERM (a clean stop after the current round); its exit status, or None if it had to be killed."""
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout_s)
 
     def wait(self, timeout_s: float) -> int | None:
         """Wait up to ``timeout_s`` seconds for it to exit; its status, or None (then it is killed)."""

@@ -1,9 +1,11 @@
 """`lab bench crash`: SIGKILLed workers lose, duplicate and garble nothing; and the audit can fail.
 
-The small bench: 3 kills (two of them armed on dispatch or ingestion events, on average) on SQLite
-against the quick campaign variant (4 experiments, 2-3 h furnace programs) at 450x, on the
-session's Prefect test server: about 50 s. The audit itself is checked on hand-made ledgers, to
-show that it can fail.
+The small benches, on SQLite against the quick campaign variant (2-3 h furnace programs), on the
+session's Prefect test server: 3 kills of one worker (two of them armed on dispatch or ingestion
+events, on average; 4 experiments at 450x, about 50 s), and 4 kills over two named workers on two
+campaigns (2 experiments each at 900x, about 90 s on a loaded two-core machine, most of it the
+workers' start-ups), which must also show no double claim. The audit itself is checked on
+hand-made ledgers, to show that it can fail.
 """
 
 from __future__ import annotations
@@ -37,6 +39,23 @@ def test_three_kills_on_sqlite_lose_and_duplicate_nothing(prefect_harness: None,
     assert sum(report["device_starts"].values()) == 3 * report["experiments"]  # dose, anneal, scan: once each
     assert [e["event"] for e in report["kill_log"]][-1] == "final"
     assert {"platform", "cpus", "python"} <= set(report["machine"])
+    assert report["double_claims"] == 0 and report["claims"]["intents"] >= 3 * report["experiments"]
+
+
+@pytest.mark.timeout(400)
+def test_four_kills_over_two_named_workers_lose_nothing_and_never_double_claim(prefect_harness: None,
+                                                                              tmp_path: Path) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    report = crash_bench(kills=4, seed=1, speed=900.0, out=tmp_path, experiments=2, quick=True, engine_window_s=4.0,
+                         armed=0.5, prefect_api_url=PREFECT_API_URL.value(), workers=2, campaigns=2)
+    assert report["issues"] == []
+    assert (report["kills"], report["lost"], report["duplicated"], report["inconsistent"]) == (4, 0, 0, 0)
+    assert report["double_claims"] == 0 and report["final_status"] == "completed" and report["ok"]
+    assert report["workers"] == 2 and {e["worker"] for e in report["kill_log"]} == {"crash-bench-worker-1",
+                                                                                    "crash-bench-worker-2"}
+    assert [e["event"] for e in report["kill_log"][-2:]] == ["final", "final"]
+    assert sum(report["device_starts"].values()) == 3 * report["experiments"]
 
 
 def _ledger(tmp_path: Path) -> tuple[db.Store, int, int]:
