@@ -34,6 +34,7 @@ from flows.campaign.report import summarise, summary_tables  # noqa: E402
 from flows.cli.bench import bench_app  # noqa: E402
 from flows.cli.bench_crash import register as register_crash_benchmark  # noqa: E402
 from flows.cli.bench_faults import register as register_fault_benchmark  # noqa: E402
+from flows.cli.bench_fuzz import register as register_fuzz_benchmark  # noqa: E402
 from flows.cli.bench_pools import register as register_pool_benchmarks  # noqa: E402
 from flows.cli.bench_rl import register as register_rl_benchmark  # noqa: E402
 from flows.cli.errors import friendly  # noqa: E402
@@ -47,9 +48,9 @@ app = typer.Typer(help="Self-driving lab controller: queue, run and watch materi
                   no_args_is_help=True, add_completion=False)
 app.add_typer(instruments_app, name="instruments", help="Check the instruments: `lab instruments selftest`.")
 for add_bench_commands in (register_pool_benchmarks, register_crash_benchmark, register_rl_benchmark,
-                           register_fault_benchmark):
+                           register_fault_benchmark, register_fuzz_benchmark):
     add_bench_commands(bench_app)
-app.add_typer(bench_app, name="bench", help="Benchmarks: `lab bench throughput`, `pools`, `latency`, `crash`, `faults`.")
+app.add_typer(bench_app, name="bench", help="Benchmarks: `lab bench throughput`, `pools`, `latency`, `crash`, `faults`, `fuzz`.")
 register_forecast(app)
 register_training(app)
 register_simulate(app)
