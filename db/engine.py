@@ -7,7 +7,20 @@ SQLite is the default (a file under ``$LAB_HOME``, zero set-up); PostgreSQL by U
   ``foreign_keys=ON`` and ``busy_timeout=30000`` (a writer waits up to 30 s for another).
   ``sqlite://`` (no path) is a private in-memory database, for quick tests.
 * PostgreSQL uses psycopg 3 with ``pool_pre_ping`` and a 10 s ``connect_timeout`` (unless the URL
-  sets one). ``postgresql://`` and ``postgres://`` URLs are taken to mean psycopg.
+  sets one). ``postgresql://`` and ``postgres://`` URLs are taken to mean psycopg. A password may
+  hold any character, escaped or not (:func:`db.urls.parse_url`).
+
+**Store handles** (README, "Secrets"). A Prefect flow records its parameters in Prefect's database
+and shows them on its API, so a flow never takes a URL with its password: it takes the store's
+*handle*, :func:`store_handle`, the URL with its secrets removed
+(``postgresql+psycopg://lab@db-host:5432/lab``), and opens it with :func:`open_handle`, which finds
+the password again, in this order:
+
+1. the URL this process named by :func:`store_handle` (or :attr:`Store.handle`): ``lab worker --db URL``
+   runs its flow in its own process, so the password never leaves that process's memory;
+2. ``LAB_DATABASE_URL``, when it names the same database, user and host;
+3. nothing: psycopg (libpq) then applies its own sources, ``PGPASSWORD`` or the password file
+   ``PGPASSFILE`` (default ``~/.pgpass``), which libpq ignores unless only its owner can read it.
 
 Example:
     >>> store = open_store("sqlite://")
@@ -26,19 +39,21 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from db.errors import BadDatabaseUrl, DatabaseUnreachable, mask_url, translate_errors
 from db.types import json_dumps
 from db.upgrade import upgrade_to_head
+from db.urls import has_secrets, parse_url, without_secrets
 
-__all__ = ["Store", "default_url", "make_engine", "open_store"]
+__all__ = ["Store", "default_url", "make_engine", "open_handle", "open_store", "store_handle"]
 
 _SQLITE_DRIVERS = {"sqlite", "sqlite+pysqlite"}
 _POSTGRES_ALIASES = {"postgresql", "postgres", "postgresql+psycopg"}
+#: Full URLs named in this process, by their handle (never written anywhere).
+_NAMED: dict[str, str] = {}
 
 
 def default_url() -> str:
@@ -58,8 +73,8 @@ def default_url() -> str:
 def _parse(url: str) -> URL:
     """Parse and normalise ``url``, refusing what the ledger does not support."""
     try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError) as exc:
+        parsed = parse_url(url)
+    except ValueError as exc:
         raise BadDatabaseUrl(url, f"it is not a database URL ({exc})") from exc
     driver = parsed.drivername
     if driver in _SQLITE_DRIVERS:
@@ -132,6 +147,11 @@ class Store:
         """The URL with its password replaced by ``***``."""
         return mask_url(self.url)
 
+    @property
+    def handle(self) -> str:
+        """What to pass a Prefect flow instead of the URL: see :func:`store_handle`."""
+        return store_handle(self.url)
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: commits when the block ends normally, rolls back on any error.
@@ -182,3 +202,46 @@ def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
         engine.dispose()
         raise
     return Store(engine, url)
+
+
+def store_handle(url: str | None = None) -> str:
+    """The handle of the store at ``url`` (default: :func:`default_url`): its URL without secrets.
+
+    Safe to log and to pass to a Prefect flow. The full URL is remembered in this process (in memory
+    only), so :func:`open_handle` here finds its password again.
+
+    Raises:
+        BadDatabaseUrl: malformed URL or unsupported scheme.
+    """
+    url = url or default_url()
+    handle = without_secrets(_parse(url)).render_as_string(hide_password=False)
+    _NAMED[handle] = url
+    return handle
+
+
+def open_handle(handle: str | None = None) -> Store:
+    """Open the store a handle names, with the password found as the module docstring says (1, 2, 3).
+
+    Args:
+        handle: from :func:`store_handle`; ``None`` opens :func:`default_url`.
+
+    Raises:
+        BadDatabaseUrl: the handle carries a password (pass :func:`store_handle`'s result), or is malformed.
+        DatabaseUnreachable: as :func:`open_store`.
+    """
+    if handle is None:
+        return open_store()
+    parsed = _parse(handle)
+    if has_secrets(parsed):
+        raise BadDatabaseUrl(handle, "a store handle must not carry a password; pass db.store_handle(url)")
+    key = parsed.render_as_string(hide_password=False)
+    return open_store(_NAMED.get(key) or _environment_url(key) or key)
+
+
+def _environment_url(handle: str) -> str | None:
+    """``LAB_DATABASE_URL`` if it is the store ``handle`` names (with its password), else None."""
+    env = os.environ.get("LAB_DATABASE_URL", "").strip()
+    try:
+        return env if env and store_handle(env) == handle else None
+    except BadDatabaseUrl:
+        return None

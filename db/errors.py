@@ -22,16 +22,17 @@ Tree::
 
 Every SQLAlchemy or DBAPI exception that leaves :mod:`db` goes through :func:`translate_errors`, so
 callers only ever catch :class:`StoreError` (and its subclasses); the original exception is kept as
-``__cause__``.
+``__cause__``. Every URL they name is masked by :func:`db.urls.mask_url` (parsed, not matched).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import exc as sa_exc
+
+from db.urls import mask_url
 
 __all__ = [
     "BadDatabaseUrl",
@@ -148,14 +149,6 @@ class WorkerNameTaken(StoreError):
 
 class WorkerLeaseLost(StoreError):
     """This worker's name is now held by another process: it must stop touching campaigns."""
-
-
-_PASSWORD = re.compile(r"(://[^:/@]*:)([^@]*)@")
-
-
-def mask_url(url: object) -> str:
-    """The URL as text with any password replaced by ``***`` (safe to print and log)."""
-    return _PASSWORD.sub(r"\1***@", str(url))
 
 
 _CONNECTION_WORDS = ("connect", "server closed", "timeout expired", "unable to open database")

@@ -77,20 +77,24 @@ def fault_bench(hours: float = 72.0, rate: float = 0.02, seed: int = 0, db_url: 
     settings = FaultSettings(rate=rate, stuck=rate if stuck is None else stuck, restarts_per_day=restarts_per_day,
                              late_s=late_s, seed=seed)
     with tempfile.TemporaryDirectory(prefix="lab-faults-") as folder, scratch_database(db_url, Path(folder)) as url:
-        report = fault_bench_flow(hours, seed, url, settings, timeout_s, drain_h)
+        report = fault_bench_flow(hours, seed, db.store_handle(url), settings, timeout_s, drain_h)
     report["wall_s"] = round(time.perf_counter() - t0, 1)
     report["machine"] = machine_info()
     return report
 
 
 @flow(name="bench-faults", log_prints=False, validate_parameters=False)
-def fault_bench_flow(hours: float, seed: int, url: str, settings: FaultSettings, timeout_s: float,
+def fault_bench_flow(hours: float, seed: int, handle: str, settings: FaultSettings, timeout_s: float,
                      drain_h: float) -> dict[str, Any]:
-    """The run and its audit, on the (fresh) store at ``url``; the report without wall time and machine."""
+    """The run and its audit, on the (fresh) store ``handle`` names; the report without wall time and machine.
+
+    ``handle`` is the store's handle (``db.store_handle``: its URL without the password, which Prefect
+    would keep with the flow run's parameters).
+    """
     text, spec = bench_spec(hours / 24.0, seed)
     start = DEFAULT_SIM_START
     end = start + timedelta(hours=hours)
-    store = db.open_store(url)
+    store = db.open_handle(handle)
     saved = list(instrument_calls.RETRY_DELAYS)
     try:
         with store.session() as s:

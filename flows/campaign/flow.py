@@ -5,6 +5,10 @@ from a lab file), and runs the :class:`~flows.campaign.engine.CampaignEngine` un
 is cancelled, or a stop is requested. Every instrument command inside is a retried Prefect task
 (:mod:`flows.campaign.instrument_calls`). At the end it publishes the summary as a Prefect artifact. A flow
 that crashes is simply run again: the store holds everything it needs.
+
+The flow takes the store's handle (``db.store_handle``: the URL without its password), never the
+URL, since Prefect keeps and serves a flow's parameters; ``db.open_handle`` finds the password
+again (README, "Secrets").
 """
 
 from __future__ import annotations
@@ -30,8 +34,13 @@ __all__ = ["campaign_flow", "run_campaign"]
 
 
 @flow(name="campaign", log_prints=False, validate_parameters=False)
-def campaign_flow(campaign_id: int, database_url: str | None = None, lab_file: str | None = None) -> str:
+def campaign_flow(campaign_id: int, store: str | None = None, lab_file: str | None = None) -> str:
     """Run campaign ``campaign_id``; simulated instruments unless ``lab_file`` names real ones.
+
+    Args:
+        campaign_id: the campaign to run.
+        store: the store's handle (``db.store_handle(url)``, no password; ``None``: the default store).
+        lab_file: a lab file naming real instruments; ``None``: the simulated lab.
 
     Returns:
         The campaign's status at the end: completed, cancelled, failed, paused or running (stopped).
@@ -40,13 +49,13 @@ def campaign_flow(campaign_id: int, database_url: str | None = None, lab_file: s
     is raised to the caller as it was.
     """
     try:
-        return _run(campaign_id, database_url, lab_file)
+        return _run(campaign_id, store, lab_file)
     except Exception as exc:
         return cast(str, Failed(message=one_line(exc), data=exc))
 
 
-def _run(campaign_id: int, database_url: str | None, lab_file: str | None) -> str:
-    store = db.open_store(database_url)
+def _run(campaign_id: int, handle: str | None, lab_file: str | None) -> str:
+    store = db.open_handle(handle)
     try:
         with store.session() as s:
             info = db.get_campaign(s, campaign_id)

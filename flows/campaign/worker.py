@@ -15,6 +15,11 @@ with the rest of the queue. A lost race with another worker (the instrument or s
 first) is a wait, not a failure. A database that drops its connection is retried with back-off
 (1, 2, 4... up to 60 s) and the worker carries on where the store says. A stop request (SIGTERM,
 SIGINT) ends the worker after the current round; campaigns resume from the store.
+
+**No secrets in Prefect.** :func:`worker_flow` takes the store's handle (``db.store_handle``: the
+URL without its password), never the URL: Prefect keeps a flow's parameters in its own database
+and serves them on its API. The flow opens the handle with ``db.open_handle``, which finds the
+password in this process's memory, ``LAB_DATABASE_URL`` or libpq's password file (README, "Secrets").
 """
 
 from __future__ import annotations
@@ -165,9 +170,17 @@ class Worker:
 
 
 @flow(name="worker", log_prints=False, validate_parameters=False)
-def worker_flow(worker_id: str, database_url: str | None = None, lab_file: str | None = None,
+def worker_flow(worker_id: str, store: str | None = None, lab_file: str | None = None,
                 max_campaigns: int = 4, once: bool = False, lease_s: float = LEASE_S) -> list[tuple[int, str]]:
     """Run queued campaigns until stopped; returns (campaign id, final status) of those it ended.
+
+    Args:
+        worker_id: this worker's name in the store.
+        store: the store's handle (``db.store_handle(url)``, no password; ``None``: the default store).
+        lab_file: a lab file naming real instruments; ``None``: the simulated lab.
+        max_campaigns: most campaigns run side by side.
+        once: stop when the queue is empty instead of waiting.
+        lease_s: seconds after which another worker may take over this one's campaigns.
 
     An error ends the flow run ``Failed`` with its one-line message (no traceback in the log) and
     is raised to the caller as it was.
@@ -178,14 +191,14 @@ def worker_flow(worker_id: str, database_url: str | None = None, lab_file: str |
     """
     shutdown.install()  # Prefect's flow engine replaced the SIGTERM handler: a stop is still a clean stop
     try:
-        return _serve(worker_id, database_url, lab_file, max_campaigns, once, lease_s)
+        return _serve(worker_id, store, lab_file, max_campaigns, once, lease_s)
     except Exception as exc:
         return cast(list[tuple[int, str]], Failed(message=one_line(exc), data=exc))
 
 
-def _serve(worker_id: str, database_url: str | None, lab_file: str | None, max_campaigns: int, once: bool,
+def _serve(worker_id: str, handle: str | None, lab_file: str | None, max_campaigns: int, once: bool,
            lease_s: float) -> list[tuple[int, str]]:
-    store = db.open_store(database_url)
+    store = db.open_handle(handle)
     try:
         if lab_file:
             rig_cm = hardware_rig(lab_file)

@@ -141,7 +141,7 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
     me = name or default_worker_name()
     console.print(f"worker {me} on {store.masked_url} ({'lab file ' + str(lab_file) if lab_file else 'simulated lab'}); Ctrl-C to stop")
     try:
-        ended = worker_flow(me, database_url=store.url, lab_file=str(lab_file) if lab_file else None,
+        ended = worker_flow(me, store=store.handle, lab_file=str(lab_file) if lab_file else None,
                             max_campaigns=max_campaigns, once=once, lease_s=lease_s)
     except KeyboardInterrupt:
         shutdown.request_stop()
@@ -251,7 +251,7 @@ def _run_with_progress(store: db.Store, cid: int, spec: CampaignSpec, lab_file: 
         watcher = threading.Thread(target=_watch, args=(store, cid, progress, bar, done), daemon=True)
         watcher.start()
         try:
-            status = campaign_flow(cid, database_url=store.url, lab_file=str(lab_file) if lab_file else None)
+            status = campaign_flow(cid, store=store.handle, lab_file=str(lab_file) if lab_file else None)
         except KeyboardInterrupt:
             shutdown.request_stop()
             status = "stopped"

@@ -83,7 +83,7 @@ def update_command(campaign: Optional[int] = typer.Option(None, "--campaign", he
     from flows.training.update_flow import update_flow
 
     store = db.open_store(url)
-    report = update_flow(store.url, campaign_id=campaign, when_ready=when_ready)
+    report = update_flow(store.handle, campaign_id=campaign, when_ready=when_ready)
     if report is None:
         console.print(f"not enough new rewards yet (needs {when_ready}); nothing done")
         return

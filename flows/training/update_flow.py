@@ -1,9 +1,11 @@
 """The Prefect flow around :func:`flows.training.update.run_update`, run when enough rewards matured.
 
-``update_flow(database_url, when_ready=N)`` counts the rewards of RL decisions that arrived since
+``update_flow(store, when_ready=N)`` counts the rewards of RL decisions that arrived since
 the newest RL version was published; with fewer than ``N`` it does nothing (returns ``None``), so
 it can be scheduled often (cron, a Prefect schedule) and only learns when there is something to
-learn from. The report is published as a Prefect artifact and logged as a store event.
+learn from. The report is published as a Prefect artifact and logged as a store event. ``store`` is
+the store's handle (``db.store_handle``: the URL without its password; README, "Secrets"), since
+Prefect keeps and serves a flow's parameters.
 """
 
 from __future__ import annotations
@@ -42,21 +44,26 @@ def matured_since_publication(store: db.Store) -> int:
 
 
 @flow(name="rl-update", log_prints=False, validate_parameters=False)
-def update_flow(database_url: str | None = None, campaign_id: int | None = None, when_ready: int = 0
+def update_flow(store: str | None = None, campaign_id: int | None = None, when_ready: int = 0
                 ) -> dict[str, Any] | None:
     """Run one gated update if at least ``when_ready`` rewards matured since the last publication.
+
+    Args:
+        store: the store's handle (``db.store_handle(url)``, no password; ``None``: the default store).
+        campaign_id: learn from this campaign only.
+        when_ready: do nothing unless this many rewards matured since the newest RL version.
 
     Returns:
         The update report as a dict, or ``None`` when it was not ready.
     """
-    store = db.open_store(database_url)
+    opened = db.open_handle(store)
     try:
-        if when_ready and matured_since_publication(store) < when_ready:
+        if when_ready and matured_since_publication(opened) < when_ready:
             return None
-        report = run_update(store, campaign_id=campaign_id, settings=UpdateSettings())
+        report = run_update(opened, campaign_id=campaign_id, settings=UpdateSettings())
         lines = [f"- **{k}**: {v}" for k, v in report.to_dict().items()]
         create_markdown_artifact("# RL policy update\n\n" + "\n".join(lines), key="rl-update",
                                  description="accepted" if report.accepted else "rejected")
         return report.to_dict()
     finally:
-        store.dispose()
+        opened.dispose()

@@ -73,7 +73,7 @@ def check_ledger(store: db.Store, cid: int, expected: int) -> list[db.Experiment
 def test_queued_campaign_runs_to_completion_through_prefect(prefect_harness: None, url: str) -> None:
     text, spec = small_spec(8)
     cid = queue(url, text, spec)
-    assert campaign_flow(cid, database_url=url) == "completed"
+    assert campaign_flow(cid, store=db.store_handle(url)) == "completed"
     store = db.open_store(url)
     try:
         experiments = check_ledger(store, cid, 8)
