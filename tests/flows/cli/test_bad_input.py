@@ -64,3 +64,15 @@ def test_a_nan_spec_in_a_real_process_is_one_line_at_once(tmp_path: Path) -> Non
     done = subprocess.run([sys.executable, "-m", "flows.cli.app", "queue", str(spec), "--db",
                            f"sqlite:///{tmp_path / 'lab.db'}"], capture_output=True, text=True, timeout=120, env=env)
     check(done.stdout + done.stderr, done.returncode, tmp_path / "lab.db", "reward.terms[0].weight: expected a finite number")
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ('version = "v2"\nterms = [{ objective = "target_fraction", weight = nan }]\n', "terms[0].weight: expected a finite number"),
+    ('version = "v2"\nfailure_reward = 1e999\nterms = [{ objective = "target_fraction" }]\n', "failure_reward: expected a finite"),
+    ("terms = " + "[" * 100 + "]" * 100 + "\n", "nested deeper than 32"),
+])
+def test_relabel_with_a_bad_reward_file(tmp_path: Path, text: str, needle: str) -> None:
+    reward = tmp_path / "reward.toml"
+    reward.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["relabel", "1", "--reward", str(reward), "--db", f"sqlite:///{tmp_path / 'lab.db'}"])
+    check(result.output, result.exit_code, tmp_path / "lab.db", f"reward file {reward}: ", needle)
