@@ -4,10 +4,10 @@ Every function takes the caller's :class:`~sqlalchemy.orm.Session` first and the
 (the engine may run on a simulated clock); changes are committed when the caller's
 ``store.session()`` block ends.
 
-Claiming: :func:`claim_campaign` takes the oldest ``queued`` campaign, a ``running`` one claimed
-under the caller's own worker name (a restarted worker takes its campaigns back at once; names are
-exclusive, see :mod:`db.workers`), or a ``running`` one whose lease has not been renewed for
-``stale_after_s`` seconds (its worker died). Leases are stamped on the wall clock. On PostgreSQL the
+Claiming: :func:`claim_campaign` takes a ``running`` campaign claimed under the caller's own worker
+name first (a restarted worker takes its campaigns back at once; names are exclusive, see
+:mod:`db.workers`), else the oldest ``queued`` campaign or ``running`` one whose lease has not been
+renewed for ``stale_after_s`` seconds (its worker died). Leases are stamped on the wall clock. On PostgreSQL the
 candidate row is locked with ``SELECT ... FOR UPDATE SKIP LOCKED``, so concurrent workers each get a
 different campaign without waiting for one another. On SQLite the claim first takes the database's
 single write lock (:func:`db.locking.lock_for_write`), so claims are serialised; that is all the
@@ -21,7 +21,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, or_, select
 from sqlalchemy.orm import Session
 
 from db.errors import CampaignNotFound, ClaimLost
@@ -142,7 +142,10 @@ def claim_campaign(session: Session, worker_id: str, at: datetime, stale_after_s
 
     Claimable: ``queued``; when ``held`` is given (the ids this process runs), ``running`` and claimed
     by ``worker_id`` itself but not in ``held`` (a restart); or ``running`` with no heartbeat for
-    ``stale_after_s`` seconds (``at`` and heartbeats are wall-clock times). The
+    ``stale_after_s`` seconds (``at`` and heartbeats are wall-clock times). The worker's own
+    campaigns come first, then the oldest: a restarted worker that filled its ``max_campaigns`` with
+    others' lapsed campaigns would leave one of its own claimed under its name, its lease renewed
+    by :func:`db.workers.renew_worker` and run by nobody. The
     claimed campaign becomes ``running`` with ``claimed_by=worker_id`` and ``heartbeat_at=at``. The
     claim is final when the caller's session commits (keep that session short).
     """
@@ -152,7 +155,8 @@ def claim_campaign(session: Session, worker_id: str, at: datetime, stale_after_s
     if held is not None:
         lapsed = or_(lapsed, and_(Campaign.claimed_by == worker_id, Campaign.id.not_in(list(held))))
     claimable = or_(Campaign.status == "queued", and_(Campaign.status == "running", lapsed))
-    query = (select(Campaign).where(claimable).order_by(Campaign.created_at, Campaign.id).limit(1)
+    own_first = case((and_(Campaign.status == "running", Campaign.claimed_by == worker_id), 0), else_=1)
+    query = (select(Campaign).where(claimable).order_by(own_first, Campaign.created_at, Campaign.id).limit(1)
              .execution_options(populate_existing=True))
     if is_postgres(session):
         query = query.with_for_update(skip_locked=True)
