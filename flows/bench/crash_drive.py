@@ -32,6 +32,8 @@ __all__ = ["ARMED_EXTRA_S", "DrivePlan", "drive", "worker_name"]
 ARMED_EXTRA_S = 20.0
 #: Real seconds a worker has to stop cleanly after SIGTERM.
 STOP_TIMEOUT_S = 90.0
+#: Real seconds between looks at whether a campaign ended (and another is to be queued).
+QUEUE_LOOK_S = 1.0
 
 
 def worker_name(i: int, workers: int) -> str:
@@ -80,10 +82,13 @@ def drive(run: CrashRun, plan: DrivePlan, rng: random.Random, disruptor: Disrupt
     names = [worker_name(i, plan.workers) for i in range(plan.workers)]
     slots = [_Slot(run, name, plan, rng) for name in names]
     done = failures = 0
+    next_queue_look = 0.0
     try:
         while done < plan.kills and len(run.log) < 3 * plan.kills + 10 * plan.workers:
-            if run.active() < plan.campaigns:
-                run.queue()
+            if time.monotonic() >= next_queue_look:  # a ledger query per campaign: once a second is enough
+                next_queue_look = time.monotonic() + QUEUE_LOOK_S
+                if run.active() < plan.campaigns:
+                    run.queue()
             for i, slot in enumerate(slots):
                 watch = slot.watcher.poll()
                 if watch is None:
