@@ -2,9 +2,9 @@
 
 The worker holds a name under a lease on the wall clock (:class:`~flows.campaign.lease.WorkerLease`)
 and claims queued campaigns from the store under it (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
-several workers never claim the same one), up to ``max_campaigns`` at a time, oldest first: queued
-ones, those already claimed under its own name (a restart takes them back at once), and those
-whose worker's lease lapsed. It ticks their engines in turn on one set of instruments. Instruments are
+several workers never claim the same one), up to ``max_campaigns`` at a time: first those already
+claimed under its own name (a restart takes them back at once), then, oldest first, queued ones and
+those whose worker's lease lapsed. It ticks their engines in turn on one set of instruments. Instruments are
 shared through the ledger: a step is only dispatched to an instrument no other step holds,
 whichever campaign it belongs to, so the furnaces act as slots and the diffractometer as a queue.
 
@@ -80,7 +80,7 @@ class Worker:
         return self.lease.name
 
     def claim(self) -> None:
-        """Take campaigns until ``max_campaigns`` run (queued, own after a restart, or lapsed; oldest first)."""
+        """Take campaigns until ``max_campaigns`` run (own after a restart first, then queued or lapsed, oldest first)."""
         while len(self.engines) < self.max_campaigns:
             with self.store.session() as s:
                 info = db.claim_campaign(s, self.worker_id, self.lease.now(), self.lease.lease_s, held=set(self.engines))
