@@ -45,6 +45,7 @@ from lab.spec_parameters import (
     _Strict,
     to_parameter,
 )
+from lab.spec_problems import spec_problems
 from lab.state import Objective
 from lab.toml_input import INT64_MAX, tree_problems
 from lab.toml_input import parse_toml as _parse_toml
@@ -244,31 +245,6 @@ class CampaignSpec(_Strict):
     @classmethod
     def from_store_dict(cls, data: dict[str, Any]) -> CampaignSpec:
         return cls.model_validate({k: v for k, v in data.items() if k != "space"})
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("continuous", "integer", "categorical", "composition", "function-after"):
-            continue  # pydantic's union tag in the location: not a field name
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def spec_problems(exc: ValidationError) -> list[str]:
-    problems = []
-    for err in exc.errors():
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "missing":
-            msg = "required field is missing"
-        elif err["type"] == "extra_forbidden":
-            msg = "unknown field (check the spelling)"
-        # cross-field checks run on the whole spec and name their own field at the start of msg
-        problems.append(f"{_where(err['loc'])}: {msg}" if err["loc"] else msg)
-    return problems
 
 
 def validate_spec(data: dict[str, Any], source: str = "<spec>") -> CampaignSpec:
