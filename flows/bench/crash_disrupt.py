@@ -13,7 +13,8 @@
 A :class:`Disruptor` spreads them over the kill phase: disruption ``j`` of ``D`` (kinds shuffled
 with the bench's seed) is due once ``floor(j K / D)`` of the ``K`` kills are done, and fires a
 uniformly drawn ``0-MAX_DELAY_S`` real seconds after it is due and some worker holds a campaign
-(mid-campaign), so it lands while workers dispatch, poll and ingest.
+(mid-campaign), so it lands while workers dispatch, poll and ingest. Those still pending when the
+kills are done (more disruptions than kills) fire the same way in the final phase.
 """
 
 from __future__ import annotations
