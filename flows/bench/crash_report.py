@@ -18,6 +18,7 @@ import db
 from flows.bench.crash_run import CrashRun
 from flows.bench.double_claims import audit_claims, read_intents
 from flows.bench.ledger_check import check, read_devices
+from flows.bench.machine import machine_table
 from flows.bench.power_cuts import account_power_cuts
 
 __all__ = ["audit", "render"]
@@ -111,11 +112,7 @@ def render(report: dict[str, Any]) -> list[Table]:
         for issue in report["issues"]:
             found.add_row(issue["category"], issue["kind"], issue["detail"])
         tables.append(found)
-    machine = Table(title="Machine")
-    machine.add_column("key")
-    machine.add_column("value")
-    for key, value in report["machine"].items():
-        machine.add_row(key, str(value))
+    machine = machine_table(report["machine"])
     return tables + [machine]
 
 

@@ -8,6 +8,8 @@ import platform
 import sys
 from typing import Any
 
+from rich.table import Table
+
 __all__ = ["machine_info"]
 
 _LIBRARIES = ("numpy", "torch", "botorch", "gpytorch", "scikit-learn", "pymatgen", "prefect", "SQLAlchemy")
@@ -43,3 +45,13 @@ def machine_info() -> dict[str, Any]:
     return {"platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
             "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "load_average": load,
             "python": sys.version.split()[0], **{d: _version(d) for d in _LIBRARIES}}
+
+
+def machine_table(machine: dict[str, Any]) -> Table:
+    """The machine a benchmark ran on (:func:`machine_info`) as a two-column table."""
+    table = Table(title="Machine")
+    table.add_column("key")
+    table.add_column("value")
+    for key, value in machine.items():
+        table.add_row(key, str(value))
+    return table

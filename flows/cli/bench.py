@@ -42,7 +42,12 @@ def throughput(days: float = typer.Option(7.0, "--days", min=0.05, help="Simulat
 
     console.print(f"throughput bench: {days:g} simulated days, seed {seed}; engine, then synchronous loop...")
     report = run_bench(days=days, seed=seed)
-    for table in render(report):
+    print_report(console, render(report), report, json_path)
+
+
+def print_report(console: Console, tables: list[Table], report: dict[str, Any], json_path: Optional[Path]) -> None:
+    """Print a benchmark's tables and, with ``json_path``, write its report there as JSON."""
+    for table in tables:
         console.print(table)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -12,6 +11,7 @@ from rich.console import Console
 from db.errors import mask_url
 from flows.bench.crash import crash_bench, render
 from flows.bench.crash_options import DEFAULT_LEASE_S, crash_options
+from flows.cli.bench import print_report
 from flows.cli.errors import friendly
 
 __all__ = ["register"]
@@ -67,12 +67,7 @@ def _run_command(console: Console, json_path: Optional[Path], **options: Any) ->
     console.print(f"crash bench: {opts.kills} kills over {opts.workers} worker(s) and {opts.campaigns} campaign(s) on "
                   f"{where}{', ' + extra if extra else ''}, {options['speed']:g}x, seed {options['seed']}...")
     report = crash_bench(say=lambda line: console.print(f"  {line}", highlight=False), **options)
-    for table in render(report):
-        console.print(table)
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-        console.print(f"wrote {json_path}")
+    print_report(console, render(report), report, json_path)
     if not report["ok"]:
         console.print(f"[bold red]crash bench failed[/]; ledger and worker logs kept in {report['out']}")
         raise typer.Exit(1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
@@ -13,6 +12,8 @@ from rich.table import Table
 
 from db.errors import mask_url
 from flows.bench.faults import fault_bench
+from flows.bench.machine import machine_table
+from flows.cli.bench import print_report
 from flows.cli.errors import friendly
 
 __all__ = ["register", "render"]
@@ -47,12 +48,7 @@ def register(bench_app: typer.Typer) -> None:
         console.print(f"fault bench: {hours:g} simulated hours at rate {rate:g} on {where}, seed {seed}...")
         report = fault_bench(hours=hours, rate=rate, seed=seed, db_url=url, stuck=stuck, restarts_per_day=restarts,
                              timeout_s=timeout_s, late_s=late_s)
-        for table in render(report):
-            console.print(table)
-        if json_path is not None:
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-            console.print(f"wrote {json_path}")
+        print_report(console, render(report), report, json_path)
         if not report["ok"]:
             console.print("[bold red]fault bench failed[/]: silent drops, duplicates or inconsistencies (see above)")
             raise typer.Exit(1)
@@ -102,9 +98,5 @@ def render(report: dict[str, Any]) -> list[Table]:
         for item in [*report["silent_drop_details"], *report["issues"]]:
             found.add_row(item["kind"], item["detail"])
         tables.append(found)
-    machine = Table(title="Machine")
-    machine.add_column("key")
-    machine.add_column("value")
-    for key, value in report["machine"].items():
-        machine.add_row(key, str(value))
+    machine = machine_table(report["machine"])
     return tables + [machine]

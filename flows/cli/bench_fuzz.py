@@ -7,7 +7,6 @@ was untyped.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.bench.fuzz import TARGETS, fuzz_bench
+from flows.bench.machine import machine_table
+from flows.cli.bench import print_report
 from flows.cli.errors import friendly
 
 __all__ = ["register", "render"]
@@ -44,12 +45,7 @@ def register(bench_app: typer.Typer) -> None:
         console.print(f"fuzz: {examples} inputs per target, seed {seed}, {jobs} process(es)...")
         report = fuzz_bench(examples, names, seed, shrink=not no_shrink, jobs=jobs,
                             say=lambda line: console.print(f"  {line}", highlight=False))
-        for table in render(report):
-            console.print(table)
-        if json_path is not None:
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-            console.print(f"wrote {json_path}")
+        print_report(console, render(report), report, json_path)
         if report["untyped_total"]:
             raise typer.Exit(1)
 
@@ -64,9 +60,5 @@ def render(report: dict[str, Any]) -> list[Table]:
         shown = t["examples"][0] if t["examples"] else None
         example = f"{shown['input'][:80]} ({shown['error'][:120]})" if shown else "-"
         table.add_row(name, str(t["tried"]), str(t["untyped"]), f"{t['per_s']:.0f}" if t["per_s"] else "-", example)
-    machine = Table(title="Machine")
-    machine.add_column("key")
-    machine.add_column("value")
-    for key, value in report["machine"].items():
-        machine.add_row(key, str(value))
+    machine = machine_table(report["machine"])
     return [table, machine]
