@@ -1,15 +1,32 @@
-"""Shared helpers of the campaign tests: run a worker in this process under a real lease."""
+"""Shared fixtures of the campaign tests: a SQLite store, the simulated rig, a worker under a real lease."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 import db
 from flows.campaign.lease import WorkerLease
-from flows.campaign.runtime import Rig
+from flows.campaign.runtime import Rig, simulated_rig
 from flows.campaign.worker import Worker
+from lab.clock import DEFAULT_SIM_START
+from lab.spec import InstrumentsSpec
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[db.Store]:
+    s = db.open_store(f"sqlite:///{tmp_path / 'lab.db'}")
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def rig(prefect_harness: None) -> Iterator[Rig]:
+    with simulated_rig(InstrumentsSpec(), seed=3, start=DEFAULT_SIM_START) as r:
+        yield r
+
 
 RunWorker = Callable[..., list[tuple[int, str]]]
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 import db
 from flows.campaign import control
 from flows.campaign.engine import CampaignEngine, EngineSettings
-from flows.campaign.runtime import Rig, simulated_rig
+from flows.campaign.runtime import Rig
 from lab.clock import DEFAULT_SIM_START
 from lab.experiment import TERMINAL_STATES, ExperimentState
 from lab.reward import RewardDefinition, RewardTerm
-from lab.spec import CampaignSpec, InstrumentsSpec, example_path, parse_spec
+from lab.spec import CampaignSpec, example_path, parse_spec
 from policies.registry import make_policy
 
 S = ExperimentState
@@ -24,19 +21,6 @@ def spec_text(experiments: int, approval: bool = False) -> str:
     text = example_path("batio3").read_text(encoding="utf-8")
     text = text.replace("experiments = 24", f"experiments = {experiments}").replace('name = "rl"', 'name = "sobol"')
     return text.replace("batch_size = 4", "batch_size = 4\napproval_required = true") if approval else text
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[db.Store]:
-    s = db.open_store(f"sqlite:///{tmp_path / 'lab.db'}")
-    yield s
-    s.dispose()
-
-
-@pytest.fixture
-def rig(prefect_harness: None) -> Iterator[Rig]:
-    with simulated_rig(InstrumentsSpec(), seed=3, start=DEFAULT_SIM_START) as r:
-        yield r
 
 
 def queue(store: db.Store, text: str) -> tuple[int, CampaignSpec]:

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import db
 from flows.campaign.flow import run_campaign
-from flows.campaign.runtime import Rig, simulated_rig
+from flows.campaign.runtime import Rig
 from flows.errors import CampaignFailed
 from lab.clock import DEFAULT_SIM_START
-from lab.spec import CampaignSpec, InstrumentsSpec, example_path, parse_spec
+from lab.spec import CampaignSpec, example_path, parse_spec
 
 SPECS = Path(__file__).parent / "specs"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[db.Store]:
-    s = db.open_store(f"sqlite:///{tmp_path / 'lab.db'}")
-    yield s
-    s.dispose()
-
-
-@pytest.fixture
-def rig(prefect_harness: None) -> Iterator[Rig]:
-    with simulated_rig(InstrumentsSpec(), seed=3, start=DEFAULT_SIM_START) as r:
-        yield r
 
 
 def stored(store: db.Store, text: str) -> tuple[int, CampaignSpec]:
