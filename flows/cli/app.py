@@ -27,7 +27,7 @@ from flows.campaign.settings import lab_home, prepare_prefect
 prepare_prefect()
 
 import db  # noqa: E402  (Prefect settings must be in place before Prefect loads)
-from flows.campaign import control, shutdown  # noqa: E402
+from flows.campaign import shutdown  # noqa: E402
 from flows.campaign.lease import LEASE_S, default_worker_name  # noqa: E402
 from flows.campaign.policy_source import build_policy  # noqa: E402
 from flows.campaign.report import summarise, summary_tables  # noqa: E402
@@ -37,10 +37,14 @@ from flows.cli.bench_faults import register as register_fault_benchmark  # noqa:
 from flows.cli.bench_fuzz import register as register_fuzz_benchmark  # noqa: E402
 from flows.cli.bench_pools import register as register_pool_benchmarks  # noqa: E402
 from flows.cli.bench_rl import register as register_rl_benchmark  # noqa: E402
+from flows.cli.control import register as register_control  # noqa: E402
 from flows.cli.errors import friendly  # noqa: E402
 from flows.cli.forecast import register as register_forecast  # noqa: E402
 from flows.cli.instruments import instruments_app  # noqa: E402
+from flows.cli.options import DB_OPTION, LAB_OPTION  # noqa: E402
+from flows.cli.relabel import register as register_relabel  # noqa: E402
 from flows.cli.simulate import register as register_simulate  # noqa: E402
+from flows.cli.status import register as register_status  # noqa: E402
 from flows.cli.training import register as register_training  # noqa: E402
 from lab.spec import CampaignSpec, example_path, load_spec  # noqa: E402
 
@@ -51,13 +55,12 @@ for add_bench_commands in (register_pool_benchmarks, register_crash_benchmark, r
                            register_fault_benchmark, register_fuzz_benchmark):
     add_bench_commands(bench_app)
 app.add_typer(bench_app, name="bench", help="Benchmarks: `lab bench throughput`, `pools`, `latency`, `crash`, `faults`, `fuzz`.")
-register_forecast(app)
-register_training(app)
-register_simulate(app)
+# each command group registers itself; one line per module
+for add_commands in (register_forecast, register_training, register_simulate, register_control, register_relabel,
+                     register_status):
+    add_commands(app)
 console = Console()
 
-DB_OPTION = typer.Option(None, "--db", help="Database URL (default: $LAB_DATABASE_URL or sqlite:///$LAB_HOME/lab.db).")
-LAB_OPTION = typer.Option(None, "--lab-file", help="Lab file naming real instruments and ports; default: simulated lab.")
 
 
 def _queue(spec_path: Path, url: Optional[str], lab_file: Optional[Path] = None) -> tuple[db.Store, int, CampaignSpec]:
@@ -151,93 +154,6 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
         console.print(f"campaign {cid} {final}")
     if shutdown.stop_requested():
         console.print("stopped; unfinished campaigns resume from the store with `lab worker`")
-
-
-def _control(action: str, campaign_id: int, url: Optional[str]) -> None:
-    from lab.clock import WallClock
-    store = db.open_store(url)
-    status = getattr(control, action)(store, campaign_id, WallClock().now())
-    console.print(f"campaign {campaign_id} is now {status}")
-    store.dispose()
-
-
-@app.command()
-@friendly
-def pause(campaign_id: int = typer.Argument(..., help="Campaign id."), url: Optional[str] = DB_OPTION) -> None:
-    """Pause a campaign: results in flight are still collected; nothing new is dispatched."""
-    _control("pause", campaign_id, url)
-
-
-@app.command()
-@friendly
-def resume(campaign_id: int = typer.Argument(..., help="Campaign id."), url: Optional[str] = DB_OPTION) -> None:
-    """Resume a paused campaign."""
-    _control("resume", campaign_id, url)
-
-
-@app.command()
-@friendly
-def cancel(campaign_id: int = typer.Argument(..., help="Campaign id."), url: Optional[str] = DB_OPTION) -> None:
-    """Cancel a campaign: started experiments finish and are recorded; nothing new is dispatched."""
-    _control("cancel", campaign_id, url)
-
-
-@app.command()
-@friendly
-def approve(campaign_id: int = typer.Argument(..., help="Campaign id."), url: Optional[str] = DB_OPTION) -> None:
-    """Approve the campaign's proposed batches that wait for a scientist (spec: approval_required = true)."""
-    from lab.clock import WallClock
-    store = db.open_store(url)
-    indices = control.approve(store, campaign_id, WallClock().now())
-    console.print(f"approved {len(indices)} batch(es) of campaign {campaign_id}" + (f": decisions {indices}" if indices else ""))
-    store.dispose()
-
-
-@app.command()
-@friendly
-def relabel(campaign_id: int = typer.Argument(..., help="Campaign id."),
-            reward: Path = typer.Option(..., "--reward", help="Reward definition file (TOML: version, terms, failure_reward)."),
-            activate: bool = typer.Option(False, "--activate", help="Make it the version that proposals and reports use."),
-            url: Optional[str] = DB_OPTION) -> None:
-    """Recompute every measured experiment's reward under a new reward definition; old rewards are kept."""
-    from lab.clock import WallClock
-    definition = control.load_reward_file(reward)
-    store = db.open_store(url)
-    result = control.relabel(store, campaign_id, definition, WallClock().now(), activate=activate)
-    console.print(f"campaign {campaign_id}: {result.rewarded} rewards and {result.failed} failures under {result.version}"
-                  + (" (now active)" if result.active else f"; see them with `lab status {campaign_id} --reward-version {result.version}`"))
-    store.dispose()
-
-
-@app.command()
-@friendly
-def status(campaign_id: Optional[int] = typer.Argument(None, help="A campaign id; omit to list all."),
-           reward_version: Optional[str] = typer.Option(None, "--reward-version", help="Rewards of this version (default: active)."),
-           url: Optional[str] = DB_OPTION) -> None:
-    """List campaigns, or show one campaign's summary."""
-    from lab.clock import WallClock
-    store = db.open_store(url)
-    if campaign_id is None:
-        _campaign_list(store)
-    else:
-        with store.session() as s:
-            db.get_campaign(s, campaign_id)  # CampaignNotFound with a clear message
-        for table in summary_tables(summarise(store, campaign_id, WallClock().now(), reward_version)):
-            console.print(table)
-    store.dispose()
-
-
-def _campaign_list(store: db.Store) -> None:
-    from rich.table import Table
-    table = Table(title=f"Campaigns in {store.masked_url}")
-    for col in ("id", "name", "status", "created", "experiments"):
-        table.add_column(col)
-    with store.session() as s:
-        for c in db.list_campaigns(s):
-            counts = db.count_by_state(s, c.id)
-            table.add_row(str(c.id), c.name, c.status, f"{c.created_at:%Y-%m-%d %H:%M}",
-                          " ".join(f"{k}={v}" for k, v in counts.items() if v))
-    console.print(table)
 
 
 def _run_with_progress(store: db.Store, cid: int, spec: CampaignSpec, lab_file: Optional[Path]) -> None:
