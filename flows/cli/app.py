@@ -1,6 +1,8 @@
 """The ``lab`` command: the one front door. Thin: parse, call, print.
 
-Commands: ``lab demo``, ``lab queue SPEC``, ``lab run SPEC``, ``lab worker``, ``lab status [ID]``.
+Here: ``lab demo``, ``lab queue SPEC``, ``lab run SPEC``, ``lab worker``. The other command groups live in
+their own modules under :mod:`flows.cli`, each added here through its ``register`` (``lab status``,
+``pause``/``resume``/``cancel``/``approve``, ``relabel``, ``simulate``, ``train``/``update``/``policies``, ``forecast``, ``bench``, ``instruments``).
 Errors a user can cause (a bad spec, an unknown campaign, an unreachable database) print one clear
 message and exit with status 2; nothing is written to the store for a bad spec.
 """
@@ -55,12 +57,7 @@ for add_bench_commands in (register_pool_benchmarks, register_crash_benchmark, r
                            register_fault_benchmark, register_fuzz_benchmark):
     add_bench_commands(bench_app)
 app.add_typer(bench_app, name="bench", help="Benchmarks: `lab bench throughput`, `pools`, `latency`, `crash`, `faults`, `fuzz`.")
-# each command group registers itself; one line per module
-for add_commands in (register_forecast, register_training, register_simulate, register_control, register_relabel,
-                     register_status):
-    add_commands(app)
 console = Console()
-
 
 
 def _queue(spec_path: Path, url: Optional[str], lab_file: Optional[Path] = None) -> tuple[db.Store, int, CampaignSpec]:
@@ -195,6 +192,12 @@ def _update(store: db.Store, cid: int, progress: Progress, bar: TaskID) -> None:
     finished = sum(counts.get(k, 0) for k in ("rewarded", "failed", "lost"))
     flying = sum(counts.get(k, 0) for k in ("dispatched", "running"))
     progress.update(bar, completed=finished, info=f"in flight {flying}, queued {counts.get('proposed', 0)}")
+
+
+# each command group registers itself, after the commands above so that `lab --help` lists those first
+for add_commands in (register_status, register_control, register_relabel, register_simulate, register_training,
+                     register_forecast):
+    add_commands(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point
