@@ -7,7 +7,7 @@ Tables: ``campaigns``, ``decisions``, ``experiments``, ``steps``, ``measurements
 ``reward_definitions``, ``rewards``, ``policy_versions``, ``events`` (ARCHITECTURE.md, The life of one experiment),
 ``workers`` (who holds which worker name, under a lease on the wall clock: :mod:`db.workers`) and
 ``step_intents`` (every intent committed for a step, with the worker name that sent it and the wall
-clock: :mod:`db.intents`).
+clock: :mod:`db.intents`) and ``notifications`` (each notification sent, keyed so none goes twice).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from lab.experiment import ExperimentState
 
 __all__ = [
     "CAMPAIGN_STATUSES", "EVENT_LEVELS", "STEP_STATES",
-    "Analysis", "Base", "Campaign", "Decision", "Event", "Experiment", "Measurement", "PolicyVersion", "Reward",
+    "Analysis", "Base", "Campaign", "Decision", "Event", "Experiment", "Measurement", "Notification", "PolicyVersion", "Reward",
     "RewardDefinition", "Step", "StepIntent", "Worker",
 ]
 
@@ -84,6 +84,7 @@ class Campaign(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None]
     approval_required: Mapped[bool]
+    pause_mode: Mapped[str | None] = mapped_column(String(16))
 
 
 class Decision(Base):
@@ -103,6 +104,8 @@ class Decision(Base):
     deadline: Mapped[datetime | None]
     detail: Mapped[dict[str, Any]]
     approved_at: Mapped[datetime | None]
+    rejected_at: Mapped[datetime | None]
+    review_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Experiment(Base):
@@ -205,6 +208,7 @@ class Analysis(Base):
     objectives: Mapped[dict[str, Any]]
     detail: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(server_default="1")
 
 
 class RewardDefinition(Base):
@@ -263,3 +267,17 @@ class Worker(Base):
     started_at: Mapped[datetime]
     renewed_at: Mapped[datetime]
     lease_s: Mapped[float]
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    at: Mapped[datetime]
+    delivered: Mapped[bool]
+    detail: Mapped[dict[str, Any]]

@@ -1,0 +1,1 @@
+"""Reports and exports of one campaign: a self-contained HTML report, CSV/JSON/Parquet tables."""
