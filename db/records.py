@@ -27,6 +27,8 @@ class CampaignInfo:
         reward_version: the active reward-definition version.
         claimed_by: id of the worker running it (``None`` unless running).
         heartbeat_at: the claiming worker's last heartbeat.
+        pause_mode: while ``paused``: ``deferred`` (experiments already started finish every step)
+            or ``now`` (no new step starts); ``None`` otherwise.
     """
 
     id: int
@@ -42,6 +44,7 @@ class CampaignInfo:
     claimed_by: str | None
     heartbeat_at: datetime | None
     approval_required: bool
+    pause_mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class DecisionInfo:
         pending_experiment_ids: experiments in flight when the decision was made.
         experiment_ids: the experiments this decision created, in proposal order.
         approved_at: when a scientist approved the batch (``None``: not approved, or no approval needed).
+        rejected_at: when a scientist rejected the batch (its experiments are cancelled, never run).
+        review_reason: the reason given with the rejection.
     """
 
     id: int
@@ -70,6 +75,8 @@ class DecisionInfo:
     detail: dict[str, Any]
     approved_at: datetime | None
     experiment_ids: tuple[int, ...] = ()
+    rejected_at: datetime | None = None
+    review_reason: str | None = None
 
     @property
     def fallbacks(self) -> tuple[Fallback | None, ...]:
@@ -161,13 +168,19 @@ class StepInfo:
 
 @dataclass(frozen=True)
 class AnalysisInfo:
-    """One analysis of an experiment's measurements (the latest wins)."""
+    """One analysis of an experiment's measurements (the latest wins: highest version, then newest).
+
+    Attributes:
+        version: 1 for the analysis made when the experiment was measured; each re-analysis
+            (``lab relabel --analysis``) stores a higher one.
+    """
 
     id: int
     experiment_id: int
     objectives: dict[str, float]
     detail: dict[str, Any]
     created_at: datetime
+    version: int = 1
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Analyses (objective values estimated from raw measurements) and versioned rewards.
 
 * An analysis row holds one experiment's objective values (e.g. the target phase fraction from an
-  XRD fit); an experiment may be analysed again, the latest analysis wins.
+  XRD fit) and a version (1, 2...). An experiment may be analysed again (``lab relabel --analysis``):
+  the new row gets a higher version and old rows are kept. Every reader takes the experiment's
+  latest analysis: highest version, then latest ``created_at``, then highest id (deterministic).
 * Reward definitions are versioned per campaign and immutable: a changed definition is a new
   version. The campaign's ``reward_version`` names the active one.
 * Rewards are keyed by (experiment, version): recomputing under a new version keeps the old values.
@@ -14,7 +16,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.campaigns import campaign_row
@@ -27,8 +29,9 @@ from db.types import aware_utc
 from lab.reward import RewardDefinition
 
 __all__ = [
-    "add_reward_definition", "get_reward_definition", "latest_analysis", "latest_objectives", "list_reward_definitions",
-    "objectives_for", "rewards_for", "set_active_reward_version", "store_analysis", "store_reward",
+    "add_reward_definition", "get_reward_definition", "latest_analyses", "latest_analysis", "latest_objectives",
+    "list_analyses", "list_reward_definitions", "max_analysis_version", "objectives_for", "rewards_for",
+    "set_active_reward_version", "store_analysis", "store_reward",
 ]
 
 
@@ -41,29 +44,52 @@ def _finite(value: float, what: str) -> float:
 
 
 def store_analysis(session: Session, experiment_id: int, objectives: dict[str, float], detail: dict[str, Any],
-                   at: datetime) -> int:
+                   at: datetime, version: int | None = None) -> int:
     """Store an analysis of the experiment's measurements; returns its id.
+
+    Args:
+        version: the analysis version (``None``: one above the experiment's highest stored version,
+            1 for its first analysis). It must be above every version the experiment already has.
 
     Raises:
         ExperimentNotFound: no experiment has this id.
         ValueError: an objective value is NaN or infinite.
+        ConflictingRecord: ``version`` is not above the experiment's highest stored version.
     """
     at = aware_utc(at)
     values = {str(k): _finite(v, f"objective {k}") for k, v in objectives.items()}
     experiment_row(session, experiment_id)
-    row = Analysis(experiment_id=experiment_id, objectives=values, detail=dict(detail), created_at=at)
+    highest = int(session.scalar(select(func.max(Analysis.version)).where(Analysis.experiment_id == experiment_id)) or 0)
+    if version is None:
+        version = highest + 1
+    elif version <= highest:
+        raise ConflictingRecord(f"experiment {experiment_id} already has analysis version {highest}; "
+                                f"a new analysis needs a higher version than {version}")
+    row = Analysis(experiment_id=experiment_id, objectives=values, detail=dict(detail), created_at=at, version=version)
     session.add(row)
     session.flush()
     return row.id
 
 
+def _info(row: Analysis) -> AnalysisInfo:
+    return AnalysisInfo(row.id, row.experiment_id, dict(row.objectives), copy.deepcopy(row.detail), row.created_at,
+                        int(row.version))
+
+
+#: Oldest first; the last row of an experiment in this order is its latest analysis.
+_ORDER = (Analysis.version, Analysis.created_at, Analysis.id)
+
+
 def latest_analysis(session: Session, experiment_id: int) -> AnalysisInfo | None:
-    """The experiment's most recent analysis, or ``None``."""
+    """The experiment's latest analysis (highest version, then newest), or ``None``."""
     row = session.scalars(select(Analysis).where(Analysis.experiment_id == experiment_id)
-                          .order_by(Analysis.created_at.desc(), Analysis.id.desc()).limit(1)).first()
-    if row is None:
-        return None
-    return AnalysisInfo(row.id, row.experiment_id, dict(row.objectives), copy.deepcopy(row.detail), row.created_at)
+                          .order_by(*(c.desc() for c in _ORDER)).limit(1)).first()
+    return None if row is None else _info(row)
+
+
+def list_analyses(session: Session, experiment_id: int) -> list[AnalysisInfo]:
+    """Every analysis of the experiment, oldest version first (the last is the latest)."""
+    return [_info(r) for r in session.scalars(select(Analysis).where(Analysis.experiment_id == experiment_id).order_by(*_ORDER))]
 
 
 def latest_objectives(session: Session, experiment_id: int) -> dict[str, float] | None:
@@ -72,11 +98,25 @@ def latest_objectives(session: Session, experiment_id: int) -> dict[str, float] 
     return None if found is None else found.objectives
 
 
+def latest_analyses(session: Session, campaign_id: int) -> dict[int, AnalysisInfo]:
+    """Experiment id -> latest analysis, for every analysed experiment of the campaign."""
+    query = (select(Analysis).join(Experiment, Analysis.experiment_id == Experiment.id)
+             .where(Experiment.campaign_id == campaign_id).order_by(*_ORDER))
+    return {int(row.experiment_id): _info(row) for row in session.scalars(query)}
+
+
 def objectives_for(session: Session, campaign_id: int) -> dict[int, dict[str, float]]:
     """Experiment id -> latest objective values, for every analysed experiment of the campaign."""
     query = (select(Analysis.experiment_id, Analysis.objectives).join(Experiment, Analysis.experiment_id == Experiment.id)
-             .where(Experiment.campaign_id == campaign_id).order_by(Analysis.created_at, Analysis.id))
+             .where(Experiment.campaign_id == campaign_id).order_by(*_ORDER))
     return {int(eid): dict(obj) for eid, obj in session.execute(query)}
+
+
+def max_analysis_version(session: Session, campaign_id: int) -> int:
+    """The highest analysis version among the campaign's experiments (0 when none was analysed)."""
+    query = (select(func.max(Analysis.version)).join(Experiment, Analysis.experiment_id == Experiment.id)
+             .where(Experiment.campaign_id == campaign_id))
+    return int(session.scalar(query) or 0)
 
 
 def _definition_row(session: Session, campaign_id: int, version: str) -> RewardDefinitionRow | None:

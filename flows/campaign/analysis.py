@@ -10,18 +10,32 @@ recorded for the policy with the reward definition's ``failure_reward``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 import db
 from flows.errors import FlowError
+from lab.diffraction import PHASES
 from lab.experiment import ExperimentState
-from lab.phase_analysis import estimate_phases
+from lab.phase_analysis import PhaseEstimate, estimate_phases
 from lab.spec import CampaignSpec
 from lab.workflow import objectives_from_phases
 
-__all__ = ["analyse_experiment", "reward_experiment"]
+__all__ = ["analyse_experiment", "analyse_pattern", "reward_experiment"]
+
+
+def analyse_pattern(pattern: np.ndarray, target_phase: str,
+                    phases: Sequence[str] = PHASES) -> tuple[PhaseEstimate, dict[str, float]]:
+    """Phase fractions of a stored ``xrd_pattern`` (columns 2-theta in degrees, counts) and the objectives from them.
+
+    Args:
+        phases: the candidate phases fitted (names from :data:`lab.diffraction.PHASES`).
+    """
+    estimate = estimate_phases(pattern[:, 0], pattern[:, 1], phases)
+    return estimate, objectives_from_phases(estimate.fractions, estimate.residual, target_phase)
 
 
 def analyse_experiment(s: Session, spec: CampaignSpec, experiment_id: int, now: datetime) -> str:
@@ -32,9 +46,7 @@ def analyse_experiment(s: Session, spec: CampaignSpec, experiment_id: int, now: 
         reason = "no XRD pattern was recorded"
         db.transition(s, experiment_id, ExperimentState.FAILED, now, reason=reason)
         return f"{exp.sample_id} failed: {reason}"
-    pattern = patterns[-1].array()
-    estimate = estimate_phases(pattern[:, 0], pattern[:, 1])
-    objectives = objectives_from_phases(estimate.fractions, estimate.residual, spec.workflow.target_phase)
+    estimate, objectives = analyse_pattern(patterns[-1].array(), spec.workflow.target_phase)
     db.store_analysis(s, experiment_id, objectives, estimate.to_dict(), now)
     reward = db.get_reward_definition(s, exp.campaign_id)
     if estimate.residual > spec.workflow.max_fit_residual:
