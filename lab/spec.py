@@ -1,12 +1,19 @@
 """Campaign specs: what a scientist writes (TOML), validated before anything is stored.
 
-A spec names the campaign, its search space, objectives, budget, batch size, policy, reward
-definition, workflow (how parameters become instrument commands) and instruments. See
-``lab/examples/batio3.toml`` for a complete one. :func:`load_spec` refuses a bad spec with
-:class:`~lab.errors.SpecError`, whose message lists every problem, each naming its field::
+A spec names the campaign, its search space, objectives, outcome constraints, budget, batch size,
+policy, reward definition, workflow (how parameters become instrument commands) and instruments.
+See ``lab/examples/batio3.toml`` for a complete one and ``lab/examples/batio3_pareto.toml`` for two
+objectives under a constraint. The sections live in :mod:`lab.spec_parameters`,
+:mod:`lab.spec_objectives` (objectives, ``[[constraints]]``, ``[reward]``: weights are importance,
+the objective's sense gives the sign) and :mod:`lab.spec_workflow` (``[workflow]``,
+``[instruments]``; what a spec leaves out takes :data:`lab.workflow.WORKFLOW_DEFAULTS`, so a spec
+without an atmosphere parameter anneals in air). :func:`load_spec` refuses a bad spec with
+:class:`~lab.errors.SpecError`, whose message lists every problem, structural and cross-field
+together, each on its own line naming its field::
 
     parameters[0].elements: unknown element 'Xx' (expected a symbol such as 'Ba' or 'Ti')
     budget.experiments: Input should be greater than 0
+    reward.terms[0].objective: objective 'yield' is not one of the objectives ['target_fraction']
 
 The file is read within bounds (1 MB, nesting 32) and no value may be NaN, infinite or an integer
 beyond 64 bits (:mod:`lab.toml_input`); ``seed`` lies in 0..2**63-1, what the store's BigInteger
@@ -20,24 +27,25 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
-from pydantic import (
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pymatgen.core import Composition
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from lab.errors import SpecError
-from lab.instrument_kind import InstrumentKind
 from lab.reward import RewardDefinition
-from lab.search_space import (
-    SearchSpace,
+from lab.search_space import SearchSpace
+from lab.spec_objectives import (
+    SOLID_STATE_QUANTITIES,
+    ConstraintSpec,
+    ObjectiveSpec,
+    RewardSpec,
+    RewardTermSpec,
+    objective_problems,
 )
 from lab.spec_parameters import (
+    AnyParameterSpec,
     CategoricalSpec,
     CompositionSpec,
     ContinuousSpec,
@@ -46,12 +54,15 @@ from lab.spec_parameters import (
     to_parameter,
 )
 from lab.spec_problems import spec_problems
-from lab.state import Objective
+from lab.spec_workflow import INSTRUMENT_ROLES, InstrumentsSpec, WorkflowSpec, resolve_workflow_roles, workflow_problems
+from lab.state import Objective, OutcomeConstraint
 from lab.toml_input import INT64_MAX, tree_problems
 from lab.toml_input import parse_toml as _parse_toml
 from lab.toml_input import read_toml as _read_toml
 
-__all__ = ["INSTRUMENT_ROLES", "CampaignSpec", "CategoricalSpec", "CompositionSpec", "ContinuousSpec", "IntegerSpec", "RewardSpec", "example_path", "load_spec", "parse_spec", "read_toml", "spec_problems",
+__all__ = ["INSTRUMENT_ROLES", "SOLID_STATE_QUANTITIES", "CampaignSpec", "CategoricalSpec", "CompositionSpec",
+           "ConstraintSpec", "ContinuousSpec", "InstrumentsSpec", "IntegerSpec", "ObjectiveSpec", "RewardSpec",
+           "RewardTermSpec", "WorkflowSpec", "example_path", "load_spec", "parse_spec", "read_toml", "spec_problems",
            "validate_spec"]
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
@@ -67,12 +78,7 @@ def example_path(name: str) -> Path:
 
 
 ParameterSpec = Annotated[Union[ContinuousSpec, IntegerSpec, CategoricalSpec, CompositionSpec], Field(discriminator="type")]
-
-
-class ObjectiveSpec(_Strict):
-    name: str
-    direction: Literal["maximize", "minimize"] = "maximize"
-    unit: str = ""
+_PARAMETER = TypeAdapter(ParameterSpec)
 
 
 class BudgetSpec(_Strict):
@@ -88,80 +94,9 @@ class BudgetSpec(_Strict):
         return self
 
 
-class RewardTermSpec(_Strict):
-    objective: str
-    weight: float = 1.0
-
-
-class RewardSpec(_Strict):
-    version: str = "v1"
-    terms: list[RewardTermSpec] = Field(default_factory=list)
-    failure_reward: float = 0.0
-
-
 class PolicySpec(_Strict):
     name: str = "qlognei"
     options: dict[str, Any] = Field(default_factory=dict)
-
-
-class WorkflowSpec(_Strict):
-    """How parameters become instrument steps (see :mod:`lab.workflow`).
-
-    ``kind = "solid_state"``: dose precursors, anneal, XRD, phase analysis.
-    """
-
-    kind: Literal["solid_state"] = "solid_state"
-    composition: str = "cations"
-    temperature: str = "temperature_c"
-    dwell: str = "dwell_h"
-    atmosphere: str | None = "atmosphere"
-    precursors: dict[str, str] = Field(default_factory=lambda: {"Ba": "BaCO3", "Ti": "TiO2"})
-    target_phase: str = "BaTiO3"
-    batch_mg: float = Field(default=1000.0, gt=0)
-    ramp_c_per_min: float = Field(default=5.0, gt=0)
-    default_atmosphere: str = "air"
-    two_theta: tuple[float, float, float] = (10.0, 80.0, 0.02)
-    uvvis_nm: tuple[float, float, float] | None = None
-    max_fit_residual: float = Field(default=0.5, gt=0)
-
-    @field_validator("precursors")
-    @classmethod
-    def _formulas(cls, v: dict[str, str]) -> dict[str, str]:
-        for element, formula in v.items():
-            try:
-                comp = Composition(formula)
-            except Exception:  # pymatgen raises several types for bad formulas
-                raise ValueError(f"precursor {formula!r} for {element} is not a chemical formula") from None
-            if element not in {str(e) for e in comp.elements}:
-                raise ValueError(f"precursor {formula} does not contain {element}")
-        return v
-
-
-#: The field of ``[instruments]`` that names the instruments of each kind.
-INSTRUMENT_ROLES: dict[InstrumentKind, str] = {InstrumentKind.DOSING: "dosing", InstrumentKind.FURNACE: "furnaces",
-                                               InstrumentKind.XRD: "diffractometer", InstrumentKind.UVVIS: "spectrometer"}
-
-
-class InstrumentsSpec(_Strict):
-    """Names of the instruments the campaign uses, by role (see :data:`INSTRUMENT_ROLES`)."""
-
-    dosing: list[str] = Field(default_factory=lambda: ["doser"], min_length=1)
-    furnaces: list[str] = Field(default_factory=lambda: [f"furnace-{i}" for i in range(1, 5)], min_length=1)
-    diffractometer: list[str] = Field(default_factory=lambda: ["xrd"], min_length=1)
-    spectrometer: list[str] = Field(default_factory=list)
-
-    def by_kind(self) -> dict[InstrumentKind, list[str]]:
-        """The instrument names of each kind the workflow's steps need."""
-        return {kind: list(getattr(self, role)) for kind, role in INSTRUMENT_ROLES.items()}
-
-
-#: The kinds of parameter each workflow role takes, and what its values mean.
-_ROLE_KINDS = (("temperature", ("continuous", "integer"), "the anneal temperature in °C"),
-               ("dwell", ("continuous", "integer"), "the dwell time in hours"),
-               ("atmosphere", ("categorical",), "names of furnace gases"))
-
-#: Quantities the solid-state workflow's analysis can report as objectives.
-SOLID_STATE_QUANTITIES = ("target_fraction", "impurity_fraction", "unreacted_fraction", "fit_residual")
 
 
 class CampaignSpec(_Strict):
@@ -175,68 +110,42 @@ class CampaignSpec(_Strict):
     approval_required: bool = False
     parameters: list[ParameterSpec] = Field(min_length=1)
     objectives: list[ObjectiveSpec] = Field(min_length=1)
+    constraints: list[ConstraintSpec] = Field(default_factory=list)
     budget: BudgetSpec
     reward: RewardSpec = Field(default_factory=RewardSpec)
     policy: PolicySpec = Field(default_factory=PolicySpec)
     workflow: WorkflowSpec = Field(default_factory=WorkflowSpec)
     instruments: InstrumentsSpec = Field(default_factory=InstrumentsSpec)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _roles(cls, data: Any) -> Any:
+        return resolve_workflow_roles(data)
+
     @model_validator(mode="after")
     def _consistent(self) -> CampaignSpec:
-        names = [p.name for p in self.parameters]
-        if len(set(names)) != len(names):
-            raise ValueError(f"parameters: names must be unique, got {names}")
-        objective_names = {o.name for o in self.objectives}
-        unknown = objective_names - set(SOLID_STATE_QUANTITIES)
-        if unknown:
-            raise ValueError(f"objectives: {sorted(unknown)} not measured by the {self.workflow.kind} workflow "
-                             f"(it measures {list(SOLID_STATE_QUANTITIES)})")
-        for term in self.reward.terms:
-            if term.objective not in objective_names:
-                raise ValueError(f"reward.terms: objective {term.objective!r} is not one of the objectives {sorted(objective_names)}")
-        self._check_workflow(names)
+        problems = _cross_problems(_Parts([p.name for p in self.parameters], {p.name: p for p in self.parameters},
+                                          list(self.objectives), self.reward, list(enumerate(self.constraints)),
+                                          self.workflow, self.instruments))
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
-
-    def _check_workflow(self, names: list[str]) -> None:
-        wf = self.workflow
-        by_name = {p.name: p for p in self.parameters}
-        for role in ("composition", "temperature", "dwell"):
-            if getattr(wf, role) not in by_name:
-                raise ValueError(f"workflow.{role}: parameter {getattr(wf, role)!r} is not among the parameters {names}")
-        comp = by_name[wf.composition]
-        if not isinstance(comp, CompositionSpec):
-            raise ValueError(f"workflow.composition: parameter {wf.composition!r} must be of type composition")
-        missing = set(comp.elements) - set(wf.precursors)
-        if missing:
-            raise ValueError(f"workflow.precursors: no precursor for {sorted(missing)}")
-        if wf.atmosphere is not None and wf.atmosphere not in by_name:
-            raise ValueError(f"workflow.atmosphere: parameter {wf.atmosphere!r} is not among the parameters {names}")
-        for role, kinds, what in _ROLE_KINDS:
-            name = getattr(wf, role)
-            if name is not None and by_name[name].type not in kinds:
-                raise ValueError(f"workflow.{role}: parameter {name!r} is {by_name[name].type}; expected a "
-                                 f"{' or '.join(kinds)} parameter ({what})")
-        if wf.uvvis_nm is not None:
-            start, stop, step = wf.uvvis_nm
-            if not 0 < start < stop or step <= 0:
-                raise ValueError(f"workflow.uvvis_nm: expected [start, stop, step] in nm with 0 < start < stop and "
-                                 f"step > 0, got {list(wf.uvvis_nm)}")
-            if not self.instruments.spectrometer:
-                raise ValueError("instruments.spectrometer: the workflow records UV-Vis spectra (workflow.uvvis_nm), "
-                                 "so name at least one spectrometer")
 
     def search_space(self) -> SearchSpace:
         return SearchSpace(tuple(to_parameter(p) for p in self.parameters))
 
     def objective_list(self) -> tuple[Objective, ...]:
-        return tuple(Objective(o.name, o.direction, o.unit) for o in self.objectives)
+        return tuple(o.to_objective() for o in self.objectives)
+
+    def constraint_list(self) -> tuple[OutcomeConstraint, ...]:
+        return tuple(c.to_constraint() for c in self.constraints)
 
     def reward_definition(self) -> RewardDefinition:
-        """The reward; with no terms, the primary objective with weight 1."""
+        """The reward (weights are importance, see :mod:`lab.reward`); with no terms, the primary objective with weight 1."""
         data = self.reward.model_dump()
         if not data["terms"]:
             data["terms"] = [{"objective": self.objectives[0].name, "weight": 1.0}]
-        return RewardDefinition.from_dict(data)
+        return RewardDefinition.from_dict({**data, "convention": "sense"})
 
     def to_store_dict(self) -> dict[str, Any]:
         """The spec as JSON-able data, plus the encoded search space under ``"space"``."""
@@ -247,11 +156,65 @@ class CampaignSpec(_Strict):
         return cls.model_validate({k: v for k, v in data.items() if k != "space"})
 
 
+@dataclass(frozen=True)
+class _Parts:
+    """The sections of a spec that validated on their own (``None``: that section did not)."""
+
+    names: list[str]
+    parameters: dict[str, AnyParameterSpec]
+    objectives: list[ObjectiveSpec]
+    reward: RewardSpec | None
+    constraints: list[tuple[int, ConstraintSpec]]
+    workflow: WorkflowSpec | None
+    instruments: InstrumentsSpec | None
+
+
+def _cross_problems(parts: _Parts) -> list[str]:
+    """Every problem between sections, one line each (see :mod:`lab.spec_objectives`, :mod:`lab.spec_workflow`)."""
+    problems = []
+    if len(set(parts.names)) != len(parts.names):
+        problems.append(f"parameters: names must be unique, got {parts.names}")
+    kind = parts.workflow.kind if parts.workflow is not None else "solid_state"
+    problems += objective_problems(parts.objectives, parts.reward, parts.constraints, kind)
+    if parts.workflow is not None:
+        problems += workflow_problems(parts.workflow, parts.names, parts.parameters, parts.instruments)
+    return problems
+
+
+def _valid(model: Any, raw: Any) -> Any:
+    """``model`` (a pydantic model or a TypeAdapter) validated from ``raw``, or ``None``."""
+    try:
+        return model.validate_python(raw) if isinstance(model, TypeAdapter) else model.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def _items(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _parts_of(data: dict[str, Any]) -> _Parts:
+    """Each section of raw spec data validated on its own, so that cross-checks run beside structural errors."""
+    data = resolve_workflow_roles(data)
+    raw_params = _items(data, "parameters")
+    names = [str(p["name"]) for p in raw_params if isinstance(p, dict) and isinstance(p.get("name"), str)]
+    params = [p for p in (_valid(_PARAMETER, raw) for raw in raw_params) if p is not None]
+    objectives = [o for o in (_valid(ObjectiveSpec, raw) for raw in _items(data, "objectives")) if o is not None]
+    constraints = [(i, c) for i, c in enumerate(_valid(ConstraintSpec, raw) for raw in _items(data, "constraints")) if c is not None]
+    reward = _valid(RewardSpec, data.get("reward", {}))
+    return _Parts(names, {p.name: p for p in params}, objectives, reward, constraints,
+                  _valid(WorkflowSpec, data.get("workflow", {})), _valid(InstrumentsSpec, data.get("instruments", {})))
+
+
 def validate_spec(data: dict[str, Any], source: str = "<spec>") -> CampaignSpec:
     """Validate parsed TOML as a spec: every value checked first (:func:`lab.toml_input.tree_problems`).
 
-    All problems come in one :class:`SpecError`: values no store can hold (NaN, infinities,
-    integers beyond 64 bits, deep nesting), then what the fields refuse, each field named once.
+    All problems come in one :class:`SpecError`, in one pass: values no store can hold (NaN,
+    infinities, integers beyond 64 bits, deep nesting), then what the fields refuse, each field
+    named once, then what is inconsistent between the sections that are valid on their own (a
+    reward term naming no objective, a workflow role naming no parameter, ...), even when other
+    sections are malformed.
 
     Raises:
         SpecError: the spec is invalid; lists every problem.
@@ -264,7 +227,8 @@ def validate_spec(data: dict[str, Any], source: str = "<spec>") -> CampaignSpec:
         spec = CampaignSpec.model_validate(data)
     except ValidationError as exc:
         named = {p.split(": ", 1)[0] for p in problems}
-        problems += [p for p in spec_problems(exc) if p.split(": ", 1)[0] not in named]
+        problems += [p for p in spec_problems(exc, fields_only=True) if p.split(": ", 1)[0] not in named]
+        problems += [p for p in _cross_problems(_parts_of(data)) if p not in problems]
     if problems:
         raise SpecError(source, problems)
     return spec

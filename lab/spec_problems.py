@@ -32,10 +32,18 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def spec_problems(exc: ValidationError) -> list[str]:
-    """One line per error of ``exc``: ``field: what is wrong`` (cross-field checks name their own field)."""
+def spec_problems(exc: ValidationError, *, fields_only: bool = False) -> list[str]:
+    """One line per error of ``exc``: ``field: what is wrong`` (cross-field checks name their own field).
+
+    Args:
+        exc: pydantic's error.
+        fields_only: leave out the errors of whole-model checks (those with no location), for a caller
+            that runs the cross-field checks itself.
+    """
     problems = []
     for err in exc.errors():
+        if fields_only and not err["loc"]:
+            continue
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = "required field is missing"

@@ -11,6 +11,15 @@ The ``solid_state`` workflow (ARCHITECTURE.md, The life of one experiment, step 
 then the analysis estimates phase weight fractions from the pattern, from which the objectives
 come (never from any hidden truth).
 
+Each measured quantity has a sense (:data:`QUANTITY_SENSES`: the target phase's fraction is
+maximised, the others minimised): an objective that names no ``direction`` takes it, and so does a
+reward term on a quantity that is not one of the campaign's objectives (:mod:`lab.reward`).
+
+What a spec leaves out takes the defaults of :data:`WORKFLOW_DEFAULTS` (one place for all of them);
+in particular a spec with no atmosphere parameter anneals in ``"air"``. The anneal temperature and
+the dwell time have no default: they are what a solid-state campaign searches over, and the spec's
+``workflow.temperature`` and ``workflow.dwell`` must name parameters for them.
+
 Example:
     >>> from lab.spec import WorkflowSpec
     >>> params = {"cations": {"Ba": 0.5, "Ti": 0.5}, "temperature_c": 1100.0, "dwell_h": 4, "atmosphere": "air"}
@@ -24,19 +33,73 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import Any, Protocol
 
 from pymatgen.core import Composition
 
 from lab.instrument_kind import InstrumentKind
 
-if TYPE_CHECKING:
-    from lab.spec import WorkflowSpec
-
-__all__ = ["PlannedStep", "objectives_from_phases", "plan_steps", "precursor_masses"]
+__all__ = ["QUANTITY_SENSES", "WORKFLOW_DEFAULTS", "PlannedStep", "WorkflowSettings", "objectives_from_phases",
+           "plan_steps", "precursor_masses"]
 
 #: Phases counted as unreacted precursors in the solid-state analysis.
 UNREACTED_PHASES = ("BaCO3", "TiO2")
+
+#: The sense of each quantity the solid-state analysis measures (all dimensionless): the target
+#: phase's weight fraction is maximised; the impurity and unreacted weight fractions and the fit
+#: residual are minimised.
+QUANTITY_SENSES: Mapping[str, str] = MappingProxyType({
+    "target_fraction": "maximize",
+    "impurity_fraction": "minimize",
+    "unreacted_fraction": "minimize",
+    "fit_residual": "minimize",
+})
+
+#: What the solid-state workflow uses when the spec's ``[workflow]`` leaves a setting out:
+#: ``atmosphere`` the furnace gas when no parameter chooses it (``workflow.default_atmosphere``);
+#: ``ramp_c_per_min`` the anneal's heating rate (°C/min); ``batch_mg`` the dosed powder's mass (mg);
+#: ``two_theta`` the XRD scan's start, stop and step (degrees 2θ); ``max_fit_residual`` the largest
+#: phase-fit residual (dimensionless) before a pattern counts as a chemistry failure; ``precursors``
+#: the precursor formula per element; ``target_phase`` the phase whose fraction is the target.
+WORKFLOW_DEFAULTS: Mapping[str, Any] = MappingProxyType({
+    "atmosphere": "air",
+    "ramp_c_per_min": 5.0,
+    "batch_mg": 1000.0,
+    "two_theta": (10.0, 80.0, 0.02),
+    "max_fit_residual": 0.5,
+    "precursors": MappingProxyType({"Ba": "BaCO3", "Ti": "TiO2"}),
+    "target_phase": "BaTiO3",
+})
+
+
+class WorkflowSettings(Protocol):
+    """What :func:`plan_steps` reads of a workflow (``lab.spec.WorkflowSpec`` has it all).
+
+    ``composition``, ``temperature``, ``dwell`` and ``atmosphere`` name parameters (``atmosphere``
+    is ``None`` when no parameter chooses the gas, which is then ``default_atmosphere``).
+    """
+
+    @property
+    def composition(self) -> str: ...
+    @property
+    def temperature(self) -> str: ...
+    @property
+    def dwell(self) -> str: ...
+    @property
+    def atmosphere(self) -> str | None: ...
+    @property
+    def default_atmosphere(self) -> str: ...
+    @property
+    def precursors(self) -> Mapping[str, str]: ...
+    @property
+    def batch_mg(self) -> float: ...
+    @property
+    def ramp_c_per_min(self) -> float: ...
+    @property
+    def two_theta(self) -> tuple[float, float, float]: ...
+    @property
+    def uvvis_nm(self) -> tuple[float, float, float] | None: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +143,7 @@ def precursor_masses(fractions: Mapping[str, float], precursors: Mapping[str, st
     return {formula: round(g * scale, 3) for formula, g in grams.items()}
 
 
-def plan_steps(params: Mapping[str, Any], wf: WorkflowSpec) -> list[PlannedStep]:
+def plan_steps(params: Mapping[str, Any], wf: WorkflowSettings) -> list[PlannedStep]:
     """The instrument steps of one experiment, in order."""
     atmosphere = params[wf.atmosphere] if wf.atmosphere else wf.default_atmosphere
     start, stop, step = wf.two_theta
