@@ -14,6 +14,9 @@ the bound when there is one:
   ``pending_experiment_ids``), with their expected completion;
 * budget_remaining: ``spec["budget"]["experiments"]`` minus every experiment not cancelled (by
   then), never below 0; ``None`` when the budget is unlimited;
+* rejected: the experiments of batches a scientist rejected (by the bound: rejected at or before
+  it, of earlier decisions only), with the reason, in order of their ids;
+* constraints: the spec's ``[[constraints]]`` (none for a spec stored before they existed);
 * decision_index: decisions made so far (by the bound: the decision's own index); seed as stored.
 
 A later relabel changes reward values, not which experiments were observed. The campaign's stored
@@ -38,7 +41,7 @@ from db.rewards import get_reward_definition, objectives_for, rewards_for
 from db.types import aware_utc
 from lab.experiment import ExperimentState
 from lab.search_space import SearchSpace
-from lab.state import CampaignState, Objective, Observation, PendingExperiment
+from lab.state import CampaignState, Objective, Observation, OutcomeConstraint, PendingExperiment, RejectedProposal
 
 __all__ = ["COMPLETED_STATES", "PENDING_STATES", "load_state", "state_at_decision"]
 
@@ -105,6 +108,11 @@ def _state_as_of(session: Session, campaign_id: int, now: datetime, decision: De
         pending = [PendingExperiment(dict(by_id[i].params), by_id[i].expected_completion, i)
                    for i in decision.pending_experiment_ids if i in by_id]
         index = decision.index
+    reviews = session.execute(select(Decision.id, Decision.rejected_at, Decision.review_reason)
+                              .where(Decision.campaign_id == campaign_id, Decision.rejected_at.is_not(None)))
+    reasons = {int(i): str(reason or "") for i, at, reason in reviews if by is None or (at is not None and aware_utc(at) <= by)}
+    rejected = [RejectedProposal(dict(e.params), reasons[e.decision_id], e.id) for e in experiments
+                if e.decision_id in reasons]
     budget = (spec.get("budget") or {}).get("experiments")
     used = sum(1 for e in experiments if not happened(e, "cancelled"))
     return CampaignState(
@@ -116,4 +124,6 @@ def _state_as_of(session: Session, campaign_id: int, now: datetime, decision: De
         now=now,
         decision_index=index,
         seed=int(campaign.seed),
+        rejected=tuple(rejected),
+        constraints=tuple(OutcomeConstraint.from_dict(c) for c in spec.get("constraints") or ()),
     )
