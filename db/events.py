@@ -11,7 +11,7 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.campaigns import campaign_row
@@ -19,7 +19,7 @@ from db.models import EVENT_LEVELS, Event
 from db.records import EventInfo
 from db.types import aware_utc, maybe_utc
 
-__all__ = ["list_events", "log_event"]
+__all__ = ["events_after", "latest_event_id", "list_events", "log_event"]
 
 
 def log_event(session: Session, at: datetime, level: str, kind: str, message: str, campaign_id: int | None = None,
@@ -54,3 +54,22 @@ def list_events(session: Session, campaign_id: int | None = None, since: datetim
         query = query.where(Event.level == level)
     return [EventInfo(r.id, r.campaign_id, r.at, r.level, r.kind, r.message, copy.deepcopy(r.detail))
             for r in session.scalars(query)]
+
+
+def events_after(session: Session, after_id: int, campaign_id: int | None = None, limit: int = 500) -> list[EventInfo]:
+    """Events with an id above ``after_id`` (of one campaign, or all), lowest id first, at most ``limit``.
+
+    Ids follow the order rows were inserted, not committed: on PostgreSQL a transaction that
+    commits late can add an id below one already read, so a reader keeps a look-back window
+    (:class:`flows.notify.feed.EventFeed`).
+    """
+    query = select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit)
+    if campaign_id is not None:
+        query = query.where(Event.campaign_id == campaign_id)
+    return [EventInfo(r.id, r.campaign_id, r.at, r.level, r.kind, r.message, copy.deepcopy(r.detail))
+            for r in session.scalars(query)]
+
+
+def latest_event_id(session: Session) -> int:
+    """The highest event id in the store (0 when there is none)."""
+    return int(session.scalar(select(func.max(Event.id))) or 0)

@@ -33,7 +33,7 @@ from db.campaigns import (
     set_campaign_status,
 )
 from db.decisions import approve_decision, get_decision, list_decisions, record_decision
-from db.events import list_events, log_event
+from db.events import events_after, latest_event_id, list_events, log_event
 from db.experiments import (
     count_by_state,
     get_experiment,
@@ -43,6 +43,13 @@ from db.experiments import (
 )
 from db.intents import list_intents
 from db.measurements import load_measurements, store_measurement
+from db.notifications import (
+    NotificationInfo,
+    last_notified_event,
+    list_notifications,
+    mark_notification,
+    record_notification,
+)
 from db.policies import (
     get_policy_version,
     get_policy_version_by_sha,
@@ -105,4 +112,6 @@ __all__ = [
     "TERMINAL_CAMPAIGN_STATUSES", "WorkerInfo", "get_worker", "register_worker", "renew_worker", "retire_worker",
     "ABANDONING", "mark_abandoning", "record_decision", "release_step", "rewards_for", "set_active_reward_version", "set_campaign_status",
     "step_history", "store_analysis", "store_measurement", "store_policy_version", "store_reward", "transition",
+    "events_after", "latest_event_id", "NotificationInfo", "last_notified_event", "list_notifications", "mark_notification",
+    "record_notification",
 ]

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 import db
 from flows.campaign import instrument_calls as calls
+from flows.campaign import milestones
 from flows.campaign.analysis import analyse_experiment
 from flows.campaign.dispatch import StepDispatcher, has_open_step
 from flows.campaign.failure import final_status
@@ -157,6 +158,7 @@ class CampaignEngine:
             with self.store.session() as s:
                 if db.get_campaign(s, self.campaign_id).finished_at is None:
                     db.set_campaign_status(s, self.campaign_id, final, self.clock.now())
+                    milestones.campaign_ended(s, self.campaign_id, final, self.clock.now())
                     if reason is not None:
                         db.log_event(s, self.clock.now(), "error", "campaign_failed", reason, campaign_id=self.campaign_id)
             if reason is not None:
@@ -215,6 +217,7 @@ class CampaignEngine:
         for exp in ready:
             with self.store.session() as s:
                 outcome = analyse_experiment(s, self.spec, exp.id, self.clock.now())
+                milestones.experiment_finished(s, self.spec, exp.id, self.clock.now())
             self.on_event(outcome)
 
     # -- dispatch -------------------------------------------------------------------------------------
@@ -285,6 +288,7 @@ class CampaignEngine:
                                      made_at=now, expected_completion=expected, deadline=deadline)
             for exp_id, planned in zip(ids, plans):
                 db.plan_steps(s, exp_id, [(p.name, p.instrument_kind, dict(p.command)) for p in planned], now)
+            milestones.decision_made(s, self.campaign_id, ids, self.spec.approval_required, now)
         self.on_event(f"{self.policy.name} proposed {len(ids)} experiment(s)")
 
     def _cancel_unstarted(self) -> None:

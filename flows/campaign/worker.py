@@ -34,13 +34,16 @@ from prefect import flow
 from prefect.states import Failed
 
 import db
-from flows.campaign import instrument_calls, shutdown
+from flows.campaign import instrument_calls, milestones, shutdown
+from flows.campaign.artifacts import publish_summary
 from flows.campaign.engine import ENDED, PEOPLE_NAP_S, CampaignEngine, EngineSettings
 from flows.campaign.failure import fail_campaign, one_line
 from flows.campaign.instrument_health import InstrumentHealth
 from flows.campaign.lease import LEASE_S, WorkerLease
 from flows.campaign.policy_source import build_policy
 from flows.campaign.runtime import Rig, hardware_rig, simulated_rig
+from flows.notify.config import load_notify_config
+from flows.notify.notifier import Notifier
 from lab.clock import WallClock
 from lab.spec import CampaignSpec, InstrumentsSpec
 
@@ -65,6 +68,7 @@ class Worker:
         rig: the instruments and clock shared by every campaign.
         lease: this worker's name and lease (already acquired).
         max_campaigns: most campaigns run side by side.
+        notifier: sends notifications after each round (see :mod:`flows.notify.notifier`).
     """
 
     store: db.Store
@@ -74,6 +78,7 @@ class Worker:
     engines: dict[int, CampaignEngine] = field(default_factory=dict)
     health: InstrumentHealth = field(default_factory=InstrumentHealth)
     finished: list[tuple[int, str]] = field(default_factory=list)
+    notifier: Notifier | None = None
 
     @property
     def worker_id(self) -> str:
@@ -94,6 +99,7 @@ class Worker:
                 self._fail(info.id, exc)
             else:
                 log.info("campaign %s claimed by %s", info.id, self.worker_id)
+                milestones.campaign_claimed(self.store, info.id, self.worker_id, self.rig.clock.now())
 
     def _engine(self, info: db.CampaignInfo) -> CampaignEngine:
         spec = CampaignSpec.from_store_dict(info.spec)
@@ -109,6 +115,7 @@ class Worker:
         fail_campaign(self.store, campaign_id, reason, self.rig.clock.now(), self.rig.instruments)
         self.engines.pop(campaign_id, None)
         self.finished.append((campaign_id, "failed"))
+        publish_summary(self.store, campaign_id, self.rig.clock.now())
 
     def round(self) -> None:
         """One tick of every campaign held; drop those that ended, failed or were taken over."""
@@ -126,6 +133,8 @@ class Worker:
             if status in ENDED:
                 del self.engines[cid]
                 self.finished.append((cid, status))
+                if status != "released":
+                    publish_summary(self.store, cid, self.rig.clock.now())
 
     def wait(self) -> None:
         """Wait for the earliest expected event of any campaign (or nap when nothing can happen)."""
@@ -157,6 +166,7 @@ class Worker:
                 if once and not self.engines:
                     break
                 self.round()
+                self.notify()
                 failures = 0
             except db.DatabaseUnreachable as exc:
                 delay = RECONNECT_DELAYS_S[min(failures, len(RECONNECT_DELAYS_S) - 1)]
@@ -166,12 +176,19 @@ class Worker:
                 continue
             self.lease.round_done()
             self.wait()
+        self.notify()
         return self.finished
+
+    def notify(self) -> None:
+        """Send the notifications due (:class:`~flows.notify.notifier.Notifier`; none without a notify file)."""
+        if self.notifier is not None:
+            self.notifier.tick(self.rig.clock.now(), held=list(self.engines))
 
 
 @flow(name="worker", log_prints=False, validate_parameters=False)
 def worker_flow(worker_id: str, store: str | None = None, lab_file: str | None = None,
-                max_campaigns: int = 4, once: bool = False, lease_s: float = LEASE_S) -> list[tuple[int, str]]:
+                max_campaigns: int = 4, once: bool = False, lease_s: float = LEASE_S,
+                notify_file: str | None = None) -> list[tuple[int, str]]:
     """Run queued campaigns until stopped; returns (campaign id, final status) of those it ended.
 
     Args:
@@ -181,6 +198,7 @@ def worker_flow(worker_id: str, store: str | None = None, lab_file: str | None =
         max_campaigns: most campaigns run side by side.
         once: stop when the queue is empty instead of waiting.
         lease_s: seconds after which another worker may take over this one's campaigns.
+        notify_file: a notify file (:mod:`flows.notify.config`); ``None``: no notifications.
 
     An error ends the flow run ``Failed`` with its one-line message (no traceback in the log) and
     is raised to the caller as it was.
@@ -191,13 +209,13 @@ def worker_flow(worker_id: str, store: str | None = None, lab_file: str | None =
     """
     shutdown.install()  # Prefect's flow engine replaced the SIGTERM handler: a stop is still a clean stop
     try:
-        return _serve(worker_id, store, lab_file, max_campaigns, once, lease_s)
+        return _serve(worker_id, store, lab_file, max_campaigns, once, lease_s, notify_file)
     except Exception as exc:
         return cast(list[tuple[int, str]], Failed(message=one_line(exc), data=exc))
 
 
 def _serve(worker_id: str, handle: str | None, lab_file: str | None, max_campaigns: int, once: bool,
-           lease_s: float) -> list[tuple[int, str]]:
+           lease_s: float, notify_file: str | None = None) -> list[tuple[int, str]]:
     store = db.open_handle(handle)
     try:
         if lab_file:
@@ -206,6 +224,7 @@ def _serve(worker_id: str, handle: str | None, lab_file: str | None, max_campaig
             instrument_calls.RETRY_DELAYS[:] = [0.0, 0.0, 0.0]
             rig_cm = simulated_rig(InstrumentsSpec(), seed=0, start=WallClock().now())
         with WorkerLease(store, worker_id, lease_s=lease_s) as lease, rig_cm as rig:
-            return Worker(store, rig, lease, max_campaigns).run(once=once)
+            notifier = Notifier(store, load_notify_config(notify_file)) if notify_file else None
+            return Worker(store, rig, lease, max_campaigns, notifier=notifier).run(once=once)
     finally:
         store.dispose()
