@@ -34,12 +34,14 @@ from lab.reward import RewardDefinition
 
 __all__ = [
     "hold_campaign",
-    "TERMINAL_CAMPAIGN_STATUSES", "claim_campaign", "create_campaign", "get_campaign", "heartbeat",
+    "PAUSE_MODES", "TERMINAL_CAMPAIGN_STATUSES", "claim_campaign", "create_campaign", "get_campaign", "heartbeat",
     "list_campaigns", "set_campaign_status",
 ]
 
 #: Statuses a campaign does not leave on its own.
 TERMINAL_CAMPAIGN_STATUSES = frozenset({"cancelled", "completed", "failed"})
+#: How a campaign may be paused: ``deferred`` (experiments already started finish every step) or ``now``.
+PAUSE_MODES = ("deferred", "now")
 
 
 def _info(row: Campaign) -> CampaignInfo:
@@ -47,7 +49,7 @@ def _info(row: Campaign) -> CampaignInfo:
         id=row.id, name=row.name, status=row.status, spec=copy.deepcopy(row.spec), spec_toml=row.spec_toml,
         seed=int(row.seed), reward_version=row.reward_version, created_at=row.created_at, started_at=row.started_at,
         finished_at=row.finished_at, claimed_by=row.claimed_by, heartbeat_at=row.heartbeat_at,
-        approval_required=bool(row.approval_required),
+        approval_required=bool(row.approval_required), pause_mode=row.pause_mode,
     )
 
 
@@ -110,21 +112,26 @@ def _check_status(status: str) -> None:
         raise ValueError(f"unknown campaign status {status!r}; expected one of {', '.join(CAMPAIGN_STATUSES)}")
 
 
-def set_campaign_status(session: Session, campaign_id: int, status: str, at: datetime) -> CampaignInfo:
+def set_campaign_status(session: Session, campaign_id: int, status: str, at: datetime,
+                        pause_mode: str | None = None) -> CampaignInfo:
     """Set a campaign's status; returns the updated campaign.
 
     ``running`` sets ``started_at`` (first time only); ``cancelled``/``completed``/``failed`` set
     ``finished_at``. Any status but ``running`` clears the worker claim, so ``queued`` (re)queues it
-    for any worker and ``paused`` keeps workers off it.
+    for any worker and ``paused`` keeps workers off it. ``pause_mode`` is kept with ``paused``
+    (one of :data:`PAUSE_MODES`) and cleared by any other status.
 
     Raises:
-        ValueError: unknown status name.
+        ValueError: unknown status name, or a pause mode not in :data:`PAUSE_MODES`.
         CampaignNotFound: no campaign has this id.
     """
     _check_status(status)
+    if pause_mode is not None and pause_mode not in PAUSE_MODES:
+        raise ValueError(f"unknown pause mode {pause_mode!r}; expected one of {', '.join(PAUSE_MODES)}")
     at = aware_utc(at)
     row = campaign_row(session, campaign_id, for_update=True)
     row.status = status
+    row.pause_mode = pause_mode if status == "paused" else None
     if status == "running" and row.started_at is None:
         row.started_at = at
     if status in TERMINAL_CAMPAIGN_STATUSES:

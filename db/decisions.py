@@ -18,14 +18,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.campaigns import campaign_row
-from db.errors import DecisionNotFound
+from db.errors import ConflictingRecord, DecisionNotFound
+from db.experiments import transition
 from db.locking import lock_for_write
 from db.models import Decision, Experiment
 from db.records import DecisionInfo
 from db.types import aware_utc, maybe_utc
 from lab.experiment import ExperimentState, Proposal
 
-__all__ = ["approve_decision", "get_decision", "list_decisions", "record_decision"]
+__all__ = ["REJECTED_PREFIX", "approve_decision", "decision_at_index", "get_decision", "list_decisions", "record_decision",
+           "reject_decision"]
+
+#: How a rejected experiment's ``reason`` starts (the scientist's reason follows).
+REJECTED_PREFIX = "rejected: "
 
 
 def _info(row: Decision, experiment_ids: Sequence[int]) -> DecisionInfo:
@@ -34,7 +39,7 @@ def _info(row: Decision, experiment_ids: Sequence[int]) -> DecisionInfo:
         log_prob=float(row.log_prob), pending_experiment_ids=tuple(int(i) for i in row.pending_experiment_ids),
         candidate_key=row.candidate_key, made_at=row.made_at, expected_completion=row.expected_completion,
         deadline=row.deadline, detail=copy.deepcopy(row.detail), approved_at=row.approved_at,
-        experiment_ids=tuple(experiment_ids),
+        experiment_ids=tuple(experiment_ids), rejected_at=row.rejected_at, review_reason=row.review_reason,
     )
 
 
@@ -132,15 +137,65 @@ def list_decisions(session: Session, campaign_id: int) -> list[DecisionInfo]:
     return [_info(r, by_decision[r.id]) for r in rows]
 
 
+def decision_at_index(session: Session, campaign_id: int, index: int) -> DecisionInfo | None:
+    """The campaign's decision with this index (0, 1, 2...), or ``None`` when it has none.
+
+    Raises:
+        CampaignNotFound: no campaign has this id.
+    """
+    campaign_row(session, campaign_id)
+    row = session.scalars(select(Decision).where(Decision.campaign_id == campaign_id, Decision.index == index)
+                          .execution_options(populate_existing=True)).first()
+    return None if row is None else _info(row, _experiment_ids(session, row.id))
+
+
 def approve_decision(session: Session, decision_id: int, at: datetime) -> DecisionInfo:
     """Record a scientist's approval of a decision's batch (idempotent: the first approval time stays).
 
     Raises:
         DecisionNotFound: no decision has this id.
+        ConflictingRecord: the batch was rejected.
     """
     at = aware_utc(at)
+    lock_for_write(session, f"decision-review:{decision_id}")
     row = _decision_row(session, decision_id)
+    if row.rejected_at is not None:
+        raise ConflictingRecord(f"decision {row.index} of campaign {row.campaign_id} was rejected "
+                                f"({row.review_reason}); it cannot be approved")
     if row.approved_at is None:
         row.approved_at = at
         session.flush()
     return _info(row, _experiment_ids(session, row.id))
+
+
+def reject_decision(session: Session, decision_id: int, at: datetime, reason: str) -> DecisionInfo:
+    """Record a scientist's rejection of a batch and cancel its experiments, none of which has started.
+
+    Each experiment goes to ``cancelled`` with the reason ``"rejected: <reason>"``; the decision keeps
+    ``rejected_at`` and ``review_reason`` (what :func:`db.state.load_state` gives the policy as
+    rejected parameters). Rejecting a rejected batch again changes nothing.
+
+    Raises:
+        DecisionNotFound: no decision has this id.
+        ConflictingRecord: the batch was approved, or one of its experiments has started.
+    """
+    at = aware_utc(at)
+    lock_for_write(session, f"decision-review:{decision_id}")
+    row = _decision_row(session, decision_id)
+    ids = _experiment_ids(session, row.id)
+    if row.rejected_at is not None:
+        return _info(row, ids)
+    if row.approved_at is not None:
+        raise ConflictingRecord(f"decision {row.index} of campaign {row.campaign_id} was approved at "
+                                f"{row.approved_at:%Y-%m-%d %H:%M} UTC; it cannot be rejected")
+    started = [str(e.sample_id) for e in session.scalars(select(Experiment).where(Experiment.id.in_(ids)))
+               if e.state != ExperimentState.PROPOSED.value]
+    if started:
+        raise ConflictingRecord(f"decision {row.index} of campaign {row.campaign_id} has started experiments "
+                                f"({', '.join(started)}); it cannot be rejected")
+    row.rejected_at = at
+    row.review_reason = reason
+    for experiment_id in ids:
+        transition(session, experiment_id, ExperimentState.CANCELLED, at, reason=REJECTED_PREFIX + reason)
+    session.flush()
+    return _info(row, ids)

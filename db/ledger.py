@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 from db.campaigns import (
+    PAUSE_MODES,
     TERMINAL_CAMPAIGN_STATUSES,
     claim_campaign,
     create_campaign,
@@ -32,7 +33,15 @@ from db.campaigns import (
     list_campaigns,
     set_campaign_status,
 )
-from db.decisions import approve_decision, get_decision, list_decisions, record_decision
+from db.decisions import (
+    REJECTED_PREFIX,
+    approve_decision,
+    decision_at_index,
+    get_decision,
+    list_decisions,
+    record_decision,
+    reject_decision,
+)
 from db.events import events_after, latest_event_id, list_events, log_event
 from db.experiments import (
     count_by_state,
@@ -72,9 +81,12 @@ from db.records import (
 from db.rewards import (
     add_reward_definition,
     get_reward_definition,
+    latest_analyses,
     latest_analysis,
     latest_objectives,
+    list_analyses,
     list_reward_definitions,
+    max_analysis_version,
     objectives_for,
     rewards_for,
     set_active_reward_version,
@@ -102,7 +114,7 @@ from db.workers import get_worker, register_worker, renew_worker, retire_worker
 
 __all__ = [
     "AnalysisInfo", "CampaignInfo", "DecisionInfo", "EventInfo", "ExperimentInfo", "PolicyVersionInfo", "StepInfo",
-    "StepIntentInfo", "list_intents",
+    "StepIntentInfo", "list_intents", "latest_analyses", "list_analyses", "max_analysis_version",
     "ack_step", "add_reward_definition", "approve_decision", "busy_instruments", "claim_campaign", "claim_step_intent",
     "count_by_state", "create_campaign", "fail_step", "finish_step", "get_campaign", "get_decision", "get_experiment",
     "get_policy_version", "get_policy_version_by_sha", "get_reward_definition", "get_step", "heartbeat", "hold_campaign",
@@ -111,6 +123,7 @@ __all__ = [
     "load_state", "state_at_decision", "log_event", "next_planned_step", "objectives_for", "open_steps", "plan_steps", "policy_sha256",
     "TERMINAL_CAMPAIGN_STATUSES", "WorkerInfo", "get_worker", "register_worker", "renew_worker", "retire_worker",
     "ABANDONING", "mark_abandoning", "record_decision", "release_step", "rewards_for", "set_active_reward_version", "set_campaign_status",
+    "PAUSE_MODES", "REJECTED_PREFIX", "decision_at_index", "reject_decision",
     "step_history", "store_analysis", "store_measurement", "store_policy_version", "store_reward", "transition",
     "events_after", "latest_event_id", "NotificationInfo", "last_notified_event", "list_notifications", "mark_notification",
     "record_notification",
