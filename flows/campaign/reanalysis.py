@@ -167,8 +167,8 @@ def _check_status(s: Session, campaign_id: int) -> None:
                                    "campaigns can be re-analysed (pause it first)")
     flying = db.list_experiments(s, campaign_id, states=[S.DISPATCHED, S.RUNNING])
     if flying:
-        raise CampaignControlError(f"campaign {campaign_id} is paused with {len(flying)} experiments in flight; "
-                                   "re-analyse it once they are collected")
+        raise CampaignControlError(f"campaign {campaign_id} is paused with {len(flying)} experiments in flight "
+                                   "(dispatched or running); re-analyse it once they have finished")
 
 
 def reanalyse(store: db.Store, campaign_id: int, at: datetime, phases: Sequence[str] | None = None) -> ReanalysisResult:

@@ -17,9 +17,11 @@ Columns, in order (:func:`load_table`):
   campaign's objectives first), empty when it was never analysed;
 * ``reward_<version>`` for each reward version of the campaign, oldest first (empty: no reward
   under that version);
-* ``decision_made_at`` and ``<state>_at`` for every experiment state (``proposed_at``,
-  ``dispatched_at``, ``running_at``, ``measured_at``, ``rewarded_at``, ``cancelled_at``,
-  ``failed_at``, ``lost_at``): aware UTC, empty for states it never reached.
+* timestamps, aware UTC, empty when they never happened: ``decision_made_at`` and
+  ``decision_approved_at`` (its batch's decision), ``<state>_at`` for every experiment state
+  (``proposed_at``, ``dispatched_at``, ``running_at``, ``measured_at``, ``rewarded_at``,
+  ``cancelled_at``, ``failed_at``, ``lost_at``), ``expected_completion_at`` and ``deadline_at``
+  (as planned when it was proposed) and ``analysed_at`` (its latest analysis).
 """
 
 from __future__ import annotations
@@ -110,7 +112,8 @@ def _parameter_value(params: Mapping[str, Any], name: str, element: str | None, 
 _FIXED = (Column("experiment_id", "int"), Column("sample_id", "str"), Column("campaign_id", "int"),
           Column("decision_index", "int"), Column("policy", "str"), Column("policy_version", "str"),
           Column("state", "str"), Column("reason", "str"))
-_TIMES = ("decision_made", *(s.value for s in ExperimentState))
+_STATES = tuple(s.value for s in ExperimentState)
+_TIMES = ("decision_made", "decision_approved", *_STATES, "expected_completion", "deadline", "analysed")
 
 
 def load_table(s: Session, campaign_id: int) -> ExportTable:
@@ -121,7 +124,7 @@ def load_table(s: Session, campaign_id: int) -> ExportTable:
     """
     info = db.get_campaign(s, campaign_id)
     experiments = db.list_experiments(s, campaign_id)
-    made = {d.id: d.made_at for d in db.list_decisions(s, campaign_id)}
+    decisions = {d.id: d for d in db.list_decisions(s, campaign_id)}
     analyses = db.latest_analyses(s, campaign_id)
     versions = [d.version for d in db.list_reward_definitions(s, campaign_id)]
     rewards = {v: db.rewards_for(s, campaign_id, v) for v in versions}
@@ -145,7 +148,11 @@ def load_table(s: Session, campaign_id: int) -> ExportTable:
         row["analysis_version"] = None if analysis is None else analysis.version
         row.update({n: None if analysis is None else analysis.objectives.get(n) for n in objectives})
         row.update({f"reward_{v}": rewards[v].get(e.id) for v in versions})
-        row["decision_made_at"] = made.get(e.decision_id)
-        row.update({f"{state}_at": e.timestamps.get(state) for state in _TIMES[1:]})
+        decision = decisions.get(e.decision_id)
+        row["decision_made_at"] = None if decision is None else decision.made_at
+        row["decision_approved_at"] = None if decision is None else decision.approved_at
+        row.update({f"{state}_at": e.timestamps.get(state) for state in _STATES})
+        row["expected_completion_at"], row["deadline_at"] = e.expected_completion, e.deadline
+        row["analysed_at"] = None if analysis is None else analysis.created_at
         rows.append(row)
     return ExportTable(campaign_id, columns, tuple(rows))

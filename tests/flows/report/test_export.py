@@ -34,7 +34,8 @@ from lab.spec import InstrumentsSpec, example_path, parse_spec
 from policies.registry import make_policy
 
 runner = CliRunner()
-TIMES = ("decision_made_at", "proposed_at", "dispatched_at", "running_at", "measured_at", "rewarded_at")
+STATE_TIMES = ("proposed_at", "dispatched_at", "running_at", "measured_at", "rewarded_at")
+TIMES = ("decision_made_at", *STATE_TIMES, "expected_completion_at", "analysed_at")
 KINDS = ("dosed_mg", "temperature_log", "xrd_pattern")
 
 
@@ -103,9 +104,11 @@ def check_rows(rows: list[dict], ledger: dict[str, dict], number) -> None:
         for version in ("v1", "v2"):
             assert number(row[f"reward_{version}"]) == stored["rewards"][version]
         assert utc(row["decision_made_at"]) == stored["made"]
-        for name in TIMES[1:]:
+        for name in STATE_TIMES:
             assert utc(row[name]) == e.timestamps[name.removesuffix("_at")]
-        assert row["failed_at"] in ("", None)
+        assert utc(row["expected_completion_at"]) == e.expected_completion
+        assert utc(row["analysed_at"]) == stored["analysis"].created_at
+        assert row["failed_at"] in ("", None) and row["decision_approved_at"] in ("", None)  # no approval needed
 
 
 def check_measurements(folder: Path, ledger: dict[str, dict]) -> None:
