@@ -18,7 +18,8 @@ C1-E1_xrd_pattern.csv``); another folder with ``--measurements DIR``; none with
 ``--no-measurements`` or when the table goes to standard output without ``--measurements``.
 
 Every file is written atomically: to a temporary file in the same folder, then renamed over the
-target, so a reader never sees half a file. The measurement files come first and the table last.
+target, so a reader never sees half a file. The measurement files come first and the table last;
+an export into a folder used before replaces the files of the same names and leaves any others.
 
 Reading the files back with pandas (not a dependency of this project)::
 
