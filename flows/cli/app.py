@@ -43,6 +43,7 @@ from flows.cli.control import register as register_control  # noqa: E402
 from flows.cli.errors import friendly  # noqa: E402
 from flows.cli.forecast import register as register_forecast  # noqa: E402
 from flows.cli.instruments import instruments_app  # noqa: E402
+from flows.cli.notify_file import NOTIFY_OPTION, notify_config  # noqa: E402
 from flows.cli.options import DB_OPTION, LAB_OPTION  # noqa: E402
 from flows.cli.relabel import register as register_relabel  # noqa: E402
 from flows.cli.simulate import register as register_simulate  # noqa: E402
@@ -129,9 +130,17 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
            name: Optional[str] = typer.Option(None, "--name", help="This worker's name in the store (default: the host "
                                               "name); a restarted worker with the same name takes its campaigns back at once."),
            lease_s: float = typer.Option(LEASE_S, "--lease-s", min=5.0, help="Seconds (wall clock) after which another "
-                                         "worker may take over the campaigns of one that stopped renewing.")) -> None:
-    """Run queued campaigns, several at once on the shared lab, until stopped (Ctrl-C or SIGTERM stops cleanly)."""
+                                         "worker may take over the campaigns of one that stopped renewing."),
+           notify: Optional[Path] = NOTIFY_OPTION,
+           quiet: bool = typer.Option(False, "--quiet", help="No event lines or progress bars.")) -> None:
+    """Run queued campaigns, several at once on the shared lab, until stopped (Ctrl-C or SIGTERM stops cleanly).
+
+    Prints one line per event (claims, decisions, results, faults, ends) and a progress bar per
+    campaign; sends the notifications the notify file asks for.
+    """
     from flows.campaign.worker import worker_flow
+    from flows.cli.worker_display import WorkerDisplay
+    notifications = notify_config(notify)  # a bad notify file fails here, in one line per problem
     if lab_file:
         from flows.campaign.lab_limits import lab_file_limits
         lab_file_limits(lab_file)  # a bad lab file fails here, one line per problem, before any flow starts
@@ -140,13 +149,19 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
     shutdown.install(lambda: console.print("stopping after this round (Ctrl-C again to stop at once)"))
     me = name or default_worker_name()
     console.print(f"worker {me} on {store.masked_url} ({'lab file ' + str(lab_file) if lab_file else 'simulated lab'}); Ctrl-C to stop")
+    if notifications is not None:
+        console.print(notifications.describe(), highlight=False)
+    display = WorkerDisplay(store, console, enabled=not quiet).start()
     try:
         ended = worker_flow(me, store=store.handle, lab_file=str(lab_file) if lab_file else None,
-                            max_campaigns=max_campaigns, once=once, lease_s=lease_s)
+                            max_campaigns=max_campaigns, once=once, lease_s=lease_s,
+                            notify_file=notifications.source if notifications else None)
     except KeyboardInterrupt:
         shutdown.request_stop()
+        display.stop()
         console.print("stopped; unfinished campaigns resume from the store with `lab worker`")
         return
+    display.stop()
     for cid, final in ended:
         console.print(f"campaign {cid} {final}")
     if shutdown.stop_requested():

@@ -20,10 +20,22 @@ console = Console()
 @friendly
 def status(campaign_id: Optional[int] = typer.Argument(None, help="A campaign id; omit to list all."),
            reward_version: Optional[str] = typer.Option(None, "--reward-version", help="Rewards of this version (default: active)."),
-           url: Optional[str] = DB_OPTION) -> None:
-    """List campaigns, or show one campaign's summary."""
+           url: Optional[str] = DB_OPTION,
+           watch_: bool = typer.Option(False, "--watch", help="Follow live: new events as lines, the summary refreshed; "
+                                       "Ctrl-C stops (with an ID: stops when that campaign ends)."),
+           interval: float = typer.Option(2.0, "--interval", min=0.05, help="Real seconds between looks (with --watch)."),
+           until_done: bool = typer.Option(False, "--until-done", help="With --watch and no ID: stop once no campaign "
+                                           "is queued, running or paused.")) -> None:
+    """List campaigns, or show one campaign's summary; `--watch` follows them live."""
     from lab.clock import WallClock
     store = db.open_store(url)
+    if watch_:
+        from flows.cli.watch import watch
+        try:
+            watch(store, campaign_id, interval, until_done, console)
+        finally:
+            store.dispose()
+        return
     if campaign_id is None:
         _campaign_list(store)
     else:
