@@ -19,13 +19,20 @@ points of the campaign's Sobol sequence (:func:`policies.sobol.sobol_params`) an
 ``Fallback("sobol", reason)`` as each proposal's ``fallback`` (and logs a warning for
 exceptions). Proposals still carry this policy's name and version, since it made the decision.
 
+**Outcome constraints** (the spec's ``[[constraints]]``, ``state.constraints``): each constrained
+quantity gets its own GP and qLogNEI weights the improvement by the probability of feasibility;
+its best-so-far counts only baseline points deemed feasible (:mod:`policies.outcomes`).
+``detail["constraints_modelled"]`` says how many constraints were modelled.
+
 **Fixed candidates.** ``make_policy("qlognei", candidates=[params, ...])`` (or
 :meth:`QLogNEIPolicy.with_candidates`) replaces the Sobol pool by the untried rows of that set, and
 the Sobol fallback snaps each point to the nearest untried candidate.
 
 Picks are deterministic given the state (MC sampler and GP restarts are seeded from
 :func:`policies.protocol.derive_seed`), so ``log_prob`` is 0.0. ``detail["acq_value"]`` is the
-log-EI increment of that pick given the pending points and the earlier picks of the batch.
+log-EI increment of that pick given the pending points and the earlier picks of the batch;
+``detail["predicted"]`` is the GP's posterior ``{"of", "mean", "std"}`` at the pick, in the
+target's own units (the reward, or the primary objective's value, un-negated for ``minimize``).
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ from policies.candidates import (
 from policies.discrete import as_candidate_set, fallback_proposals
 from policies.errors import PolicyArgumentError
 from policies.features import FAILED_MODES, TrainingData, training_data
+from policies.outcomes import constrained_model
 from policies.protocol import (
     batch_size,
     check_proposals,
@@ -180,12 +188,15 @@ class QLogNEIPolicy:
         if len(pool) == 0:
             return []
         model = fit_gp(data.X, data.Y, self.kernel)
+        outcome = constrained_model(state, [model], lambda X, Y: fit_gp(X, Y, self.kernel), multi_output=False)
         sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed % 2**31)
         acqf = qLogNoisyExpectedImprovement(
-            model=model,
+            model=outcome.model,
             X_baseline=data.X,
             sampler=sampler,
+            objective=outcome.objective,
             X_pending=data.X_pending if data.X_pending.shape[0] else None,
+            constraints=outcome.constraints,
             prune_baseline=True,
         )
         q = min(k, len(pool))
@@ -193,12 +204,16 @@ class QLogNEIPolicy:
             warnings.simplefilter("ignore")
             chosen, values = optimize_acqf_discrete(acqf, q=q, choices=pool.X, unique=True)
         values = values.reshape(-1)
+        with torch.no_grad():
+            post = model.posterior(chosen.unsqueeze(-2))  # one-point posteriors of the picks
+            means, stds = post.mean.reshape(-1).tolist(), post.variance.clamp_min(0.0).sqrt().reshape(-1).tolist()
         out: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for i in range(chosen.shape[0]):
             idx = int((pool.X == chosen[i]).all(dim=-1).nonzero()[0, 0])
             value = float(values[i])
             extra = {"acquisition": "qLogNEI", "acq_value": value if math.isfinite(value) else None,
-                     "pick": i, "pool_size": len(pool)}
+                     "pick": i, "pool_size": len(pool), "constraints_modelled": outcome.modelled,
+                     "predicted": _predicted(state, data.target, means[i], stds[i])}
             out.append((pool.params[idx], extra))
         return out
 
@@ -207,3 +222,10 @@ class QLogNEIPolicy:
 
     def __repr__(self) -> str:
         return f"QLogNEIPolicy({', '.join(f'{k}={v!r}' for k, v in self.options.items())})"
+
+
+def _predicted(state: CampaignState, target: str, mean: float, std: float) -> dict[str, Any]:
+    """A pick's posterior mean and standard deviation in its target's own units (``{"of", "mean", "std"}``)."""
+    name = target.removeprefix("objective:")
+    flip = target != "reward" and any(o.name == name and o.direction == "minimize" for o in state.objectives)
+    return {"of": name, "mean": -mean if flip else mean, "std": std}

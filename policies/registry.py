@@ -5,7 +5,7 @@ Policy modules are imported only when asked for, so choosing ``"random"`` does n
 **Candidate sets.** Every policy takes the registry-level option ``candidates`` (a list of
 parameter dicts, or a :class:`policies.candidates.CandidateSet`): the campaign may then only run those
 experiments, as in a benchmark on a pool of real measurements. Policies with a ``with_candidates``
-method (``qlognei``, ``rf-ei``, ``gp-iso-lcb``) score the untried candidates directly; ``random``
+method (``qlognei``, ``qlognehvi``, ``rf-ei``, ``gp-iso-lcb``) score the untried candidates directly; ``random``
 picks uniformly among them (:class:`policies.discrete.CandidateRandomPolicy`); any other policy is
 wrapped in :class:`policies.discrete.SnapToCandidates` (``sobol``: nearest untried candidate to the next
 Sobol point). ``candidates`` is not listed by :func:`policy_options`, which gives each policy's own
@@ -19,7 +19,7 @@ Example:
     >>> make_policy("ucb")
     Traceback (most recent call last):
     ...
-    policies.errors.UnknownPolicy: unknown policy 'ucb'; known policies: gp-iso-lcb, qlognei, random, rf-ei, rl, sobol
+    policies.errors.UnknownPolicy: unknown policy 'ucb'; known policies: gp-iso-lcb, qlognehvi, qlognei, random, rf-ei, rl, sobol
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "random": ("policies.random_policy", "RandomPolicy"),
     "sobol": ("policies.sobol", "SobolPolicy"),
     "qlognei": ("policies.gp", "QLogNEIPolicy"),
+    "qlognehvi": ("policies.nehvi", "QLogNEHVIPolicy"),
     "rf-ei": ("policies.rf", "RandomForestEIPolicy"),
     "gp-iso-lcb": ("policies.gp_lcb", "GPIsoLCBPolicy"),
     "rl": ("policies.rl.policy", "RLPolicy"),

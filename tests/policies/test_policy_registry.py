@@ -20,7 +20,7 @@ from policies.protocol import batch_size, check_proposals, derive_seed
 
 
 def test_known_policies_build_and_satisfy_the_protocol() -> None:
-    assert known_policies() == ("gp-iso-lcb", "qlognei", "random", "rf-ei", "rl", "sobol")
+    assert known_policies() == ("gp-iso-lcb", "qlognehvi", "qlognei", "random", "rf-ei", "rl", "sobol")
     for name in known_policies():
         if name == "rl":  # needs trained weights: tests/policies/rl/test_policy.py builds it from a file
             continue
@@ -35,7 +35,7 @@ def test_unknown_policy_names_the_known_ones() -> None:
     with pytest.raises(UnknownPolicy) as info:
         make_policy("ucb")
     assert isinstance(info.value, KeyError) and isinstance(info.value, PolicyError)
-    assert str(info.value) == "unknown policy 'ucb'; known policies: gp-iso-lcb, qlognei, random, rf-ei, rl, sobol"
+    assert str(info.value) == "unknown policy 'ucb'; known policies: gp-iso-lcb, qlognehvi, qlognei, random, rf-ei, rl, sobol"
 
 
 def test_unknown_and_invalid_options_are_clear_errors() -> None:
