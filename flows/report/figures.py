@@ -72,18 +72,23 @@ def pareto_figure(rows: Sequence[ParetoRow], names: Sequence[str], senses: Seque
 
 
 def xrd_figure(fits: Sequence[XrdFit]) -> str:
-    """One panel per pattern: measured counts, the whole fit and each fitted phase above the background."""
+    """One panel per pattern: measured counts, the whole fit, each fitted phase above the background and its peak positions."""
     fig = Figure(figsize=(12, 2.9 * max(len(fits), 1)))
     axes = fig.subplots(max(len(fits), 1), 1, squeeze=False)[:, 0]
     for ax, fit in zip(axes, fits):
         overlay = fitted_phases(fit.two_theta, fit.counts, fit.fractions, fit.crystallite_nm)
         ax.plot(fit.two_theta, fit.counts, color="#333333", linewidth=0.8, label="measured")
         ax.plot(fit.two_theta, overlay.total, color="#000000", linewidth=0.8, linestyle="--", label="fit")
-        for colour, (name, curve) in zip(PHASE_COLOURS, sorted(overlay.phases.items(), key=lambda kv: -fit.fractions[kv[0]])):
-            ax.fill_between(fit.two_theta, overlay.background, curve, color=colour, alpha=0.45,
+        top = float(max(fit.counts.max(), 1.0))
+        ranked = sorted(overlay.phases.items(), key=lambda kv: -fit.fractions[kv[0]])
+        for i, (colour, (name, curve)) in enumerate(zip(PHASE_COLOURS, ranked)):
+            ax.fill_between(fit.two_theta, overlay.background, curve, color=colour, alpha=0.6,
                             label=f"{name} {100 * fit.fractions[name]:.0f} wt%")
+            row = -0.07 * top * (i + 1)  # the phase's reference peak positions, one row of ticks each below the pattern
+            ax.vlines(overlay.peaks[name], row - 0.025 * top, row + 0.025 * top, color=colour, linewidth=1.2)
         ax.set_title(f"{fit.sample_id}: reward {fit.reward:.3f}, R_wp {fit.residual:.3f}", fontsize=10, loc="left")
         ax.set_ylabel("counts")
+        ax.set_ylim(bottom=-0.07 * top * (len(ranked) + 1))
         ax.legend(loc="upper right", fontsize=8, ncol=2)
     axes[-1].set_xlabel("2θ (degrees, Cu Kα)")
     if not fits:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab.diffraction import PHASES, phase_profile
+from lab.diffraction import PHASES, phase_profile, stick_pattern
 
 __all__ = ["MIN_SHOWN_FRACTION", "PhaseOverlay", "fitted_phases"]
 
@@ -40,11 +40,13 @@ class PhaseOverlay:
         background: the fitted quadratic background.
         total: background plus every phase (the whole fit).
         phases: phase name -> background plus that phase's share, for phases above :data:`MIN_SHOWN_FRACTION`.
+        peaks: phase name -> its reference peak positions on the grid's range (degrees 2-theta), for the same phases.
     """
 
     background: np.ndarray
     total: np.ndarray
     phases: dict[str, np.ndarray]
+    peaks: dict[str, np.ndarray]
 
 
 def fitted_phases(two_theta: np.ndarray, counts: np.ndarray, fractions: Mapping[str, float],
@@ -75,4 +77,12 @@ def fitted_phases(two_theta: np.ndarray, counts: np.ndarray, fractions: Mapping[
     background = design[:, 1:] @ coef[1:]
     total = background + scale * mixture
     phases = {p: background + scale * prof for p, prof in profiles.items() if shown[p] >= MIN_SHOWN_FRACTION}
-    return PhaseOverlay(background, total, phases)
+    peaks = {p: _peaks_in(p, float(grid[0]), float(grid[-1])) for p in phases}
+    return PhaseOverlay(background, total, phases, peaks)
+
+
+def _peaks_in(name: str, low: float, high: float) -> np.ndarray:
+    """Positions of the phase's reference peaks within ``low``-``high`` (degrees) stronger than 1% of its strongest."""
+    positions, intensities = stick_pattern(name)
+    keep = (positions >= low) & (positions <= high) & (intensities >= 0.01 * intensities.max())
+    return np.asarray(positions[keep])

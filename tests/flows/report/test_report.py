@@ -141,9 +141,8 @@ def test_lab_report_writes_report_id_html_here_and_refuses_unknown_campaigns(
     assert result.exit_code == 0, result.output
     expected = tmp_path / f"report-{cid}.html"
     assert result.output.strip().splitlines()[-1] == str(expected) and expected.stat().st_size > 10_000
-    chosen = tmp_path / "night.html"
-    assert runner.invoke(app, ["report", str(cid), "--html", str(chosen), "--db", report_campaign.url]).exit_code == 0
-    assert chosen.exists()
+    nowhere = runner.invoke(app, ["report", str(cid), "--html", str(tmp_path / "no" / "night.html"), "--db", report_campaign.url])
+    assert nowhere.exit_code == 2 and f"folder {tmp_path / 'no'} does not exist" in nowhere.output
     missing = runner.invoke(app, ["report", "999", "--db", report_campaign.url])
     assert missing.exit_code == 2 and "no campaign with id 999" in missing.output
     assert len(missing.output.strip().splitlines()) == 1 and not (tmp_path / "report-999.html").exists()
