@@ -126,7 +126,7 @@ class CampaignSpec(_Strict):
     def _consistent(self) -> CampaignSpec:
         problems = _cross_problems(_Parts([p.name for p in self.parameters], {p.name: p for p in self.parameters},
                                           list(self.objectives), self.reward, list(enumerate(self.constraints)),
-                                          self.workflow, self.instruments))
+                                          self.workflow, self.instruments, self.policy))
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -167,6 +167,21 @@ class _Parts:
     constraints: list[tuple[int, ConstraintSpec]]
     workflow: WorkflowSpec | None
     instruments: InstrumentsSpec | None
+    policy: PolicySpec | None = None
+
+
+def _policy_problems(policy: PolicySpec, objectives: list[ObjectiveSpec]) -> list[str]:
+    """What the multi-objective policy needs of the objectives (one line each)."""
+    if policy.name.strip().lower() != "qlognehvi":
+        return []
+    names = [o.name for o in objectives]
+    if len(names) < 2:
+        return [f"policy.name: qlognehvi trades off several objectives; the spec has {names}: add an objective or "
+                "choose qlognei"]
+    ref = policy.options.get("ref_point")
+    if isinstance(ref, list) and len(ref) != len(names):
+        return [f"policy.options.ref_point: {len(ref)} values for the {len(names)} objectives {names} (one each, in order)"]
+    return []
 
 
 def _cross_problems(parts: _Parts) -> list[str]:
@@ -178,6 +193,8 @@ def _cross_problems(parts: _Parts) -> list[str]:
     problems += objective_problems(parts.objectives, parts.reward, parts.constraints, kind)
     if parts.workflow is not None:
         problems += workflow_problems(parts.workflow, parts.names, parts.parameters, parts.instruments)
+    if parts.policy is not None:
+        problems += _policy_problems(parts.policy, parts.objectives)
     return problems
 
 
@@ -204,7 +221,8 @@ def _parts_of(data: dict[str, Any]) -> _Parts:
     constraints = [(i, c) for i, c in enumerate(_valid(ConstraintSpec, raw) for raw in _items(data, "constraints")) if c is not None]
     reward = _valid(RewardSpec, data.get("reward", {}))
     return _Parts(names, {p.name: p for p in params}, objectives, reward, constraints,
-                  _valid(WorkflowSpec, data.get("workflow", {})), _valid(InstrumentsSpec, data.get("instruments", {})))
+                  _valid(WorkflowSpec, data.get("workflow", {})), _valid(InstrumentsSpec, data.get("instruments", {})),
+                  _valid(PolicySpec, data.get("policy", {})))
 
 
 def validate_spec(data: dict[str, Any], source: str = "<spec>") -> CampaignSpec:

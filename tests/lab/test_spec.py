@@ -184,3 +184,17 @@ def test_constraints_reach_the_state_a_policy_sees() -> None:
     state = CampaignState(spec.search_space(), spec.objective_list(), (ok, high), constraints=spec.constraint_list())
     assert state.feasible(ok) and not state.feasible(high)
     assert state.best() is ok  # the best so far counts only feasible experiments
+
+
+def test_qlognehvi_needs_several_objectives_and_a_reference_point_per_objective() -> None:
+    one = GOOD.replace('name = "rl"', 'name = "qlognehvi"')
+    with pytest.raises(SpecError) as info:
+        parse_spec(one)
+    assert info.value.problems == ["policy.name: qlognehvi trades off several objectives; the spec has ['target_fraction']: "
+                                   "add an objective or choose qlognei"]
+    pareto = example_path("batio3_pareto").read_text(encoding="utf-8")
+    assert parse_spec(pareto).policy.name == "qlognehvi"
+    with pytest.raises(SpecError) as info:
+        parse_spec(pareto.replace("options = { pool_size = 512 }", "options = { ref_point = [0.0] }"))
+    assert info.value.problems == ["policy.options.ref_point: 1 values for the 2 objectives ['target_fraction', "
+                                   "'impurity_fraction'] (one each, in order)"]
