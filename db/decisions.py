@@ -173,7 +173,9 @@ def reject_decision(session: Session, decision_id: int, at: datetime, reason: st
 
     Each experiment goes to ``cancelled`` with the reason ``"rejected: <reason>"``; the decision keeps
     ``rejected_at`` and ``review_reason`` (what :func:`db.state.load_state` gives the policy as
-    rejected parameters). Rejecting a rejected batch again changes nothing.
+    rejected parameters) and, in its detail, ``rejected_before_decision``: the index of the next
+    decision, so that a rebuilt state knows which later decisions were told of the rejection
+    whatever clock stamped it. Rejecting a rejected batch again changes nothing.
 
     Raises:
         DecisionNotFound: no decision has this id.
@@ -195,6 +197,8 @@ def reject_decision(session: Session, decision_id: int, at: datetime, reason: st
                                 f"({', '.join(started)}); it cannot be rejected")
     row.rejected_at = at
     row.review_reason = reason
+    made = session.scalar(select(func.count()).select_from(Decision).where(Decision.campaign_id == row.campaign_id))
+    row.detail = {**row.detail, "rejected_before_decision": int(made or 0)}  # clock-free order for db.state_at_decision
     for experiment_id in ids:
         transition(session, experiment_id, ExperimentState.CANCELLED, at, reason=REJECTED_PREFIX + reason)
     session.flush()

@@ -14,8 +14,9 @@ the bound when there is one:
   ``pending_experiment_ids``), with their expected completion;
 * budget_remaining: ``spec["budget"]["experiments"]`` minus every experiment not cancelled (by
   then), never below 0; ``None`` when the budget is unlimited;
-* rejected: the experiments of batches a scientist rejected (by the bound: rejected at or before
-  it, of earlier decisions only), with the reason, in order of their ids;
+* rejected: the experiments of batches a scientist rejected (by the bound: rejected before it was
+  made, by the decision index logged with the rejection, of earlier decisions only), with the
+  reason, in order of their ids; they use no budget;
 * constraints: the spec's ``[[constraints]]`` (none for a spec stored before they existed);
 * decision_index: decisions made so far (by the bound: the decision's own index); seed as stored.
 
@@ -108,13 +109,13 @@ def _state_as_of(session: Session, campaign_id: int, now: datetime, decision: De
         pending = [PendingExperiment(dict(by_id[i].params), by_id[i].expected_completion, i)
                    for i in decision.pending_experiment_ids if i in by_id]
         index = decision.index
-    reviews = session.execute(select(Decision.id, Decision.rejected_at, Decision.review_reason)
+    reviews = session.execute(select(Decision.id, Decision.rejected_at, Decision.review_reason, Decision.detail)
                               .where(Decision.campaign_id == campaign_id, Decision.rejected_at.is_not(None)))
-    reasons = {int(i): str(reason or "") for i, at, reason in reviews if by is None or (at is not None and aware_utc(at) <= by)}
+    reasons = {int(i): str(reason or "") for i, at, reason, info in reviews if _told(at, info, decision)}
     rejected = [RejectedProposal(dict(e.params), reasons[e.decision_id], e.id) for e in experiments
                 if e.decision_id in reasons]
     budget = (spec.get("budget") or {}).get("experiments")
-    used = sum(1 for e in experiments if not happened(e, "cancelled"))
+    used = sum(1 for e in experiments if not happened(e, "cancelled") and e.decision_id not in reasons)
     return CampaignState(
         space=SearchSpace.from_dict(spec["space"]),
         objectives=tuple(Objective.from_dict(o) for o in spec["objectives"]),
@@ -127,3 +128,17 @@ def _state_as_of(session: Session, campaign_id: int, now: datetime, decision: De
         rejected=tuple(rejected),
         constraints=tuple(OutcomeConstraint.from_dict(c) for c in spec.get("constraints") or ()),
     )
+
+
+def _told(rejected_at: datetime | None, detail: dict[str, object] | None, decision: DecisionInfo | None) -> bool:
+    """Whether a batch rejected at ``rejected_at`` was rejected before ``decision`` was made (live: always).
+
+    The rejection logs the index of the next decision (``rejected_before_decision``), which orders
+    it among decisions whatever clock stamped either; without it, the times are compared.
+    """
+    if decision is None:
+        return True
+    before = (detail or {}).get("rejected_before_decision")
+    if isinstance(before, int):
+        return before <= decision.index
+    return rejected_at is not None and aware_utc(rejected_at) <= decision.made_at

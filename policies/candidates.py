@@ -5,7 +5,7 @@ gradients over a relaxed cube: a scrambled Sobol sample of the unit cube is deco
 :meth:`lab.search_space.SearchSpace.decode` (integers rounded, the largest one-hot entry taken,
 compositions projected onto their sum constraint) and re-encoded, so every candidate is a point
 the lab can actually make and its features are exactly those of the experiment that would be run.
-Points already observed or pending, and duplicates within the pool, are removed.
+Points already observed, pending or rejected, and duplicates within the pool, are removed.
 
 Points are identified by :func:`policies.protocol.point_key` (re-exported here), their encoding
 rounded to 9 decimals, which is how the policies tell "the same experiment" apart from a new one.
@@ -113,7 +113,7 @@ def candidate_pool(
     seed: int = 0,
     exclude: set[PointKey] | None = None,
 ) -> CandidatePool:
-    """Up to ``size`` feasible candidates, none observed, pending or repeated.
+    """Up to ``size`` feasible candidates, none observed, pending, rejected or repeated.
 
     A fully discrete space may hold fewer than ``size`` distinct untried points; the pool is then
     everything Sobol finds in ``4 * size`` draws (at least 4096).
@@ -197,7 +197,7 @@ class CandidateSet:
         return self._cache[space]
 
     def untried(self, state: CampaignState) -> CandidatePool:
-        """The candidates neither observed nor pending in ``state``, shape ``(M, dim)``, in set order."""
+        """The candidates neither observed, pending nor rejected in ``state``, shape ``(M, dim)``, in set order."""
         X, keys = self.encoded(state.space)
         rows = self._rows_by_key.get(state.space)
         if rows is None:

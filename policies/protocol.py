@@ -7,8 +7,9 @@ Contract of ``propose(state, n)``:
    search space has no more distinct points to offer (a small, fully discrete space).
 2. Every proposal is **valid** in ``state.space`` (``state.space.check(p.params)`` passes).
 3. No two proposals of one call are the same point, and none repeats an experiment that is
-   **pending** (in flight) or already **observed**: points are compared by their unit-cube
-   encoding rounded to 9 decimals (:func:`point_key`).
+   **pending** (in flight), already **observed**, or **rejected** by a scientist
+   (``state.rejected``): points are compared by their unit-cube encoding rounded to 9 decimals
+   (:func:`point_key`).
 4. It is **deterministic** given ``(state.seed, state.decision_index)`` and the state's contents:
    randomness comes from :func:`derive_seed`, fed to ``random.Random`` / ``torch.Generator`` /
    scrambled Sobol engines, never from global random number generators (a policy that needs
@@ -159,10 +160,10 @@ def item_features(space: SearchSpace, item: Any) -> tuple[list[float] | None, Po
 
 
 def taken_keys(state: CampaignState) -> set[PointKey]:
-    """Keys of every observed and pending experiment that is valid in ``state.space`` (a new set)."""
+    """Keys of every observed, pending and rejected experiment that is valid in ``state.space`` (a new set)."""
     space = state.space
     keys: set[PointKey] = set()
-    for item in (*state.observations, *state.pending):
+    for item in (*state.observations, *state.pending, *state.rejected):
         key = item_features(space, item)[1]
         if key is not None:
             keys.add(key)
@@ -172,8 +173,8 @@ def taken_keys(state: CampaignState) -> set[PointKey]:
 def check_proposals(state: CampaignState, n: int, proposals: Sequence[Proposal]) -> None:
     """Raise :class:`ProposalError` if ``proposals`` break the contract for ``propose(state, n)``.
 
-    Checks the count, validity in the space, distinctness, and that none repeats an observed or
-    pending experiment. Policies call it on their own output; callers and tests may too.
+    Checks the count, validity in the space, distinctness, and that none repeats an observed,
+    pending or rejected experiment. Policies call it on their own output; callers and tests may too.
     """
     if len(proposals) > batch_size(state, n):
         raise ProposalError(f"{len(proposals)} proposals for n={n}, budget_remaining={state.budget_remaining}")
@@ -184,6 +185,6 @@ def check_proposals(state: CampaignState, n: int, proposals: Sequence[Proposal])
         except SearchSpaceError as exc:
             raise ProposalError(f"proposal {i} by {p.policy} {p.policy_version} is invalid: {exc}") from exc
         if key in seen:
-            raise ProposalError(f"proposal {i} by {p.policy} {p.policy_version} repeats an observed, pending "
-                                f"or earlier proposed experiment: {dict(p.params)}")
+            raise ProposalError(f"proposal {i} by {p.policy} {p.policy_version} repeats an observed, pending, "
+                                f"rejected or earlier proposed experiment: {dict(p.params)}")
         seen.add(key)

@@ -1,14 +1,19 @@
-"""Campaign control from the CLI: pause, resume, cancel, approve, relabel.
+"""Campaign control from the CLI: pause, resume, cancel, approve, reject, relabel.
 
 Each function changes the store only; the engine that runs the campaign reads the store on every
-tick and follows (``paused``: results are still collected, nothing new is dispatched;
-``cancelled``: unstarted experiments are cancelled, started ones finish and are recorded).
+tick and follows (``paused``: results are still collected; a deferred pause lets started experiments
+finish every step, a pause ``now`` starts no new step (:mod:`flows.campaign.pause`); ``cancelled``:
+unstarted experiments are cancelled, started ones finish and are recorded). Approving and rejecting
+proposed batches is :mod:`flows.campaign.review`.
 
 Reward files (``lab relabel ID --reward FILE``) are TOML::
 
     version = "v2"
-    terms = [{ objective = "target_fraction", weight = 1.0 }, { objective = "impurity_fraction", weight = -0.5 }]
+    terms = [{ objective = "target_fraction", weight = 1.0 }, { objective = "impurity_fraction", weight = 0.5 }]
     failure_reward = -0.5
+
+Weights are importance (``>= 0``); each objective's sense gives the sign, so the file above
+rewards BaTiO3 and penalises impurity at half the weight (:mod:`lab.reward`).
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from pydantic import ValidationError
 
 import db
 from flows.campaign.analysis import reward_experiment
+from flows.campaign.review import approve, reject
 from flows.errors import CampaignControlError
 from lab.errors import SpecError
 from lab.experiment import ExperimentState
-from lab.reward import RewardDefinition
+from lab.reward import RewardDefinition, RewardTerm, weight_problems
 from lab.spec import (
     SOLID_STATE_QUANTITIES,
     CampaignSpec,
@@ -33,32 +39,42 @@ from lab.spec import (
     spec_problems,
 )
 
-__all__ = ["CampaignControlError", "RelabelResult", "approve", "cancel", "load_reward_file", "pause", "relabel", "resume"]
+__all__ = ["CampaignControlError", "RelabelResult", "approve", "cancel", "load_reward_file", "pause", "reject", "relabel",
+           "resume"]
 
 _ALLOWED = {
-    "pause": ("queued", "running"),
+    "pause": ("queued", "running", "paused"),
     "resume": ("paused",),
     "cancel": ("queued", "running", "paused"),
 }
+_DONE = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
 
 
-def _move(store: db.Store, campaign_id: int, action: str, status: str, at: datetime) -> str:
+def _move(store: db.Store, campaign_id: int, action: str, status: str, at: datetime, pause_mode: str | None = None) -> str:
     with store.session() as s:
         info = db.get_campaign(s, campaign_id)
         if info.status not in _ALLOWED[action]:
-            raise CampaignControlError(f"campaign {campaign_id} is {info.status}; only {' or '.join(_ALLOWED[action])} "
-                                       f"campaigns can be {action}d" if action != "cancel" else
-                                       f"campaign {campaign_id} is {info.status}; only queued, running or paused campaigns can be cancelled")
+            *rest, last = _ALLOWED[action]
+            listed = f"{', '.join(rest)} or {last}" if rest else last
+            raise CampaignControlError(f"campaign {campaign_id} is {info.status}; only {listed} campaigns can be {_DONE[action]}")
         if action == "resume" and info.started_at is None:
             status = "queued"  # paused before it ever ran: back in the queue
-        db.set_campaign_status(s, campaign_id, status, at)
-        db.log_event(s, at, "info", f"campaign_{action}", f"campaign {campaign_id} {action}d by a scientist", campaign_id=campaign_id)
+        if action == "pause" and info.status == "paused" and info.pause_mode == pause_mode:
+            raise CampaignControlError(f"campaign {campaign_id} is already paused ({pause_mode})")
+        db.set_campaign_status(s, campaign_id, status, at, pause_mode=pause_mode)
+        how = f" ({pause_mode})" if pause_mode else ""
+        db.log_event(s, at, "info", f"campaign_{action}", f"campaign {campaign_id} {_DONE[action]}{how} by a scientist",
+                     campaign_id=campaign_id, detail={"pause_mode": pause_mode} if pause_mode else None)
     return status
 
 
-def pause(store: db.Store, campaign_id: int, at: datetime) -> str:
-    """Stop dispatching; experiments in flight are still collected. Returns the new status."""
-    return _move(store, campaign_id, "pause", "paused", at)
+def pause(store: db.Store, campaign_id: int, at: datetime, now: bool = False) -> str:
+    """Pause: deferred (started experiments finish every step) or, with ``now``, no new step starts.
+
+    Nothing new starts either way; steps in flight are still collected. A paused campaign may be
+    paused again in the other mode. Returns the new status.
+    """
+    return _move(store, campaign_id, "pause", "paused", at, "now" if now else "deferred")
 
 
 def resume(store: db.Store, campaign_id: int, at: datetime) -> str:
@@ -76,18 +92,6 @@ def cancel(store: db.Store, campaign_id: int, at: datetime) -> str:
             for e in db.list_experiments(s, campaign_id, states=[ExperimentState.PROPOSED]):
                 db.transition(s, e.id, ExperimentState.CANCELLED, at, reason="campaign cancelled before it ran")
     return status
-
-
-def approve(store: db.Store, campaign_id: int, at: datetime) -> list[int]:
-    """Approve every batch of the campaign still awaiting approval; returns their decision indices."""
-    with store.session() as s:
-        info = db.get_campaign(s, campaign_id)
-        if info.status not in ("queued", "running", "paused"):
-            raise CampaignControlError(f"campaign {campaign_id} is {info.status}; there is nothing to approve")
-        waiting = [d for d in db.list_decisions(s, campaign_id) if d.approved_at is None]
-        for d in waiting:
-            db.approve_decision(s, d.id, at)
-    return [d.index for d in waiting]
 
 
 def load_reward_file(path: str | Path) -> RewardDefinition:
@@ -108,9 +112,10 @@ def load_reward_file(path: str | Path) -> RewardDefinition:
                 for i, t in enumerate(spec.terms) if t.objective not in SOLID_STATE_QUANTITIES]
     if not spec.terms:
         problems.append("terms: give at least one {objective, weight}")
+    problems += weight_problems([RewardTerm(t.objective, t.weight) for t in spec.terms], {})
     if problems:
         raise SpecError(str(path), problems, "reward file")
-    return RewardDefinition.from_dict(spec.model_dump())
+    return RewardDefinition.from_dict({**spec.model_dump(), "convention": "sense"})
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from flows.campaign.dispatch import StepDispatcher, has_open_step
 from flows.campaign.failure import final_status
 from flows.campaign.instrument_health import InstrumentHealth
 from flows.campaign.lease import LEASE_S
+from flows.campaign.pause import held_back, paused_mode
 from flows.errors import MissingInstruments
 from instruments.protocol import StepDriver
 from lab.clock import Clock, WallClock
@@ -135,7 +136,7 @@ class CampaignEngine:
     def tick(self) -> str:
         """One pass: poll, analyse, dispatch, propose, dispatch. Returns the campaign status.
 
-        ``running``: everything. ``paused``: results are still collected, nothing is dispatched.
+        ``running``: everything. ``paused``: results are still collected; only a deferred pause's started experiments go on.
         ``cancelled``: unstarted experiments are cancelled; started ones finish and are recorded
         (the tick says ``cancelling`` until they have).
         """
@@ -150,6 +151,8 @@ class CampaignEngine:
             self._dispatch()
             self._propose()
             self._dispatch()
+        elif status == "paused" and paused_mode(self.store, self.campaign_id) == "deferred":
+            self._dispatch("deferred")  # started experiments finish their steps (flows.campaign.pause)
         elif status == "cancelled":
             self._cancel_unstarted()
             self._dispatch()
@@ -221,15 +224,14 @@ class CampaignEngine:
             self.on_event(outcome)
 
     # -- dispatch -------------------------------------------------------------------------------------
-    def _dispatch(self) -> None:
+    def _dispatch(self, pause_mode: str | None = None) -> None:
         with self.store.session() as s:
             busy = set(db.busy_instruments(s))
             candidates = []
             for exp in db.list_experiments(s, self.campaign_id, states=list(ACTIVE)):
                 if has_open_step(s, exp.id):
                     continue
-                if exp.state == S.PROPOSED and self.spec.approval_required \
-                        and db.get_decision(s, exp.decision_id).approved_at is None:
+                if held_back(s, exp, self.spec.approval_required, pause_mode) is not None:
                     self._waiting_for_people = True
                     continue
                 step = db.next_planned_step(s, exp.id)

@@ -2,8 +2,9 @@
 
 :func:`summarise` reads the ledger and returns a :class:`CampaignSummary`: the best result and its
 parameters, experiments per state, per-instrument utilisation (busy time over the campaign's
-span, from the step timestamps) and proposal-to-result latency. :func:`summary_tables` renders it
-for the terminal (rich), :func:`summary_markdown` for a Prefect artifact.
+span, from the step timestamps) and proposal-to-result latency, and, for several objectives, the
+Pareto set (:mod:`flows.campaign.pareto_report`). :func:`summary_tables` renders it for the
+terminal (rich), :func:`summary_markdown` for a Prefect artifact.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from rich.table import Table
 
 import db
+from flows.campaign.pareto_report import feasible_ids, pareto_rows, pareto_table
+from flows.campaign.pause import status_label
 from lab.experiment import ExperimentState
 
 __all__ = ["CampaignSummary", "summarise", "summary_markdown", "summary_tables"]
@@ -54,6 +57,11 @@ class CampaignSummary:
     reward_version: str = ""
     problems: list[str] = field(default_factory=list)
     deciders: list[Decider] = field(default_factory=list)
+    #: with several objectives: their names, and the non-dominated feasible experiments
+    objectives: list[str] = field(default_factory=list)
+    pareto: list[dict[str, Any]] = field(default_factory=list)
+    #: the spec has outcome constraints: ``best`` is the best feasible result
+    constrained: bool = False
 
 
 def summarise(store: db.Store, campaign_id: int, now: datetime, reward_version: str | None = None) -> CampaignSummary:
@@ -70,7 +78,8 @@ def summarise(store: db.Store, campaign_id: int, now: datetime, reward_version: 
         rewards = db.rewards_for(s, campaign_id, version)
         events = [e for e in db.list_events(s, campaign_id) if e.level != "info"]
         decisions = db.list_decisions(s, campaign_id)
-        best = _best(s, experiments, rewards)
+        best = _best(s, experiments, rewards, feasible_ids(s, campaign_id, info.spec))
+        pareto = pareto_rows(s, campaign_id, info.spec, experiments)
     start = info.started_at or info.created_at
     # a simulated campaign's clock can run ahead of the caller's ``now``: never end before the ledger does
     stamps = [t for st in steps for t in (st.intent_at, st.acked_at, st.done_at) if t is not None]
@@ -82,9 +91,11 @@ def summarise(store: db.Store, campaign_id: int, now: datetime, reward_version: 
     latencies = [(ended - e.timestamps[S.PROPOSED.value]).total_seconds() / 3600.0
                  for e in experiments if (ended := _ended(e)) is not None]
     in_flight = [_flight(e, steps) for e in experiments if S(e.state) in (S.DISPATCHED, S.RUNNING)]
-    return CampaignSummary(campaign_id, info.name, info.status, span_h, {k: v for k, v in counts.items() if v},
+    return CampaignSummary(campaign_id, info.name, status_label(info), span_h, {k: v for k, v in counts.items() if v},
                            best, _utilisation(steps, start, end), _latency(latencies), in_flight, version,
-                           [f"{e.at:%Y-%m-%d %H:%M} {e.level}: {e.message}" for e in events[-10:]], _deciders(decisions))
+                           [f"{e.at:%Y-%m-%d %H:%M} {e.level}: {e.message}" for e in events[-10:]], _deciders(decisions),
+                           [str(o["name"]) for o in info.spec.get("objectives") or ()], pareto,
+                           bool(info.spec.get("constraints")))
 
 
 def _deciders(decisions: list[db.DecisionInfo]) -> list[Decider]:
@@ -115,8 +126,9 @@ def _ended(e: db.ExperimentInfo) -> datetime | None:
     return None
 
 
-def _best(s: Any, experiments: list[Any], rewards: dict[int, float]) -> dict[str, Any] | None:
-    scored = [e for e in experiments if e.id in rewards and S(e.state) == S.REWARDED]
+def _best(s: Any, experiments: list[Any], rewards: dict[int, float], feasible: set[int] | None) -> dict[str, Any] | None:
+    """The rewarded experiment with the highest reward, among the feasible ones when the spec has constraints."""
+    scored = [e for e in experiments if e.id in rewards and S(e.state) == S.REWARDED and (feasible is None or e.id in feasible)]
     if not scored:
         return None
     top = max(scored, key=lambda e: rewards[e.id])
@@ -162,7 +174,7 @@ def _fmt_params(params: dict[str, Any]) -> str:
 def summary_tables(summary: CampaignSummary) -> list[Table]:
     """Rich tables: the best result, experiments per state, instruments, latency."""
     head = Table(title=f"Campaign {summary.campaign_id}: {summary.name} ({summary.status}, {summary.span_h:.1f} h)")
-    head.add_column(f"best result (reward {summary.reward_version})")
+    head.add_column(f"best {'feasible ' if summary.constrained else ''}result (reward {summary.reward_version})")
     head.add_column("value")
     if summary.best:
         for k, v in summary.best["objectives"].items():
@@ -189,6 +201,8 @@ def summary_tables(summary: CampaignSummary) -> list[Table]:
         lh = summary.latency_h
         lat.add_row(f"{lh['n']:.0f}", f"{lh['median']:.1f}", f"{lh['p90']:.1f}", f"{lh['max']:.1f}")
     tables = [head, states, inst, lat]
+    if len(summary.objectives) > 1:
+        tables.append(pareto_table(summary.pareto, summary.objectives, _fmt_params))
     if summary.deciders:
         who = Table(title="Who proposed the experiments")
         for col in ("policy", "version", "decisions", "proposals", "handed to a fallback"):

@@ -1,4 +1,7 @@
-"""Pause, resume, cancel, approve, relabel and several campaigns sharing the lab, on a simulated clock."""
+"""Pause, resume, cancel, approve, relabel and several campaigns sharing the lab, on a simulated clock.
+
+Deferred pause and batch-by-batch review: ``test_pause.py``, ``test_review.py``.
+"""
 
 from __future__ import annotations
 
@@ -52,14 +55,14 @@ def states(store: db.Store, cid: int) -> dict[str, int]:
         return {k: v for k, v in db.count_by_state(s, cid).items() if v}
 
 
-def test_pause_collects_results_but_dispatches_nothing_then_resume_finishes(store: db.Store, rig: Rig) -> None:
+def test_pause_now_collects_results_but_dispatches_nothing_then_resume_finishes(store: db.Store, rig: Rig) -> None:
     cid, _ = queue(store, spec_text(6))
     eng = engine(store, cid, rig)
     start(eng)
     for _ in range(3):
         eng.tick()
         eng.wait()
-    assert control.pause(store, cid, rig.clock.now()) == "paused"
+    assert control.pause(store, cid, rig.clock.now(), now=True) == "paused"
     before = steps_started(store, cid)
     with store.session() as s:
         open_before = len(db.open_steps(s, cid))
@@ -111,7 +114,7 @@ def test_relabel_keeps_old_rewards_and_reports_either_version(store: db.Store, r
     cid, _ = queue(store, spec_text(4))
     eng = engine(store, cid, rig)
     assert eng.run() == "completed"
-    v2 = RewardDefinition("v2", (RewardTerm("target_fraction", 1.0), RewardTerm("unreacted_fraction", -2.0)), -1.0)
+    v2 = RewardDefinition("v2", (RewardTerm("target_fraction", 1.0), RewardTerm("unreacted_fraction", 2.0)), -1.0)
     result = control.relabel(store, cid, v2, rig.clock.now())
     assert (result.rewarded, result.active) == (4, False)
     with store.session() as s:
