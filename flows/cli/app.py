@@ -49,6 +49,7 @@ from flows.cli.relabel import register as register_relabel  # noqa: E402
 from flows.cli.simulate import register as register_simulate  # noqa: E402
 from flows.cli.status import register as register_status  # noqa: E402
 from flows.cli.training import register as register_training  # noqa: E402
+from flows.cli.ui import register as register_ui  # noqa: E402
 from lab.spec import CampaignSpec, example_path, load_spec  # noqa: E402
 
 app = typer.Typer(help="Self-driving lab controller: queue, run and watch materials-discovery campaigns.",
@@ -211,7 +212,7 @@ def _update(store: db.Store, cid: int, progress: Progress, bar: TaskID) -> None:
 
 # each command group registers itself, after the commands above so that `lab --help` lists those first
 for add_commands in (register_status, register_control, register_relabel, register_simulate, register_training,
-                     register_forecast):
+                     register_forecast, register_ui):
     add_commands(app)
 
 

@@ -2,7 +2,8 @@
 
 * ``lab train [--config FILE] [--device cuda|cpu] [--run-dir DIR] [--resume]`` trains with a
   progress bar, checkpoints every few iterations, and publishes the result to the store.
-* ``lab update [--campaign ID] [--when-ready N]`` runs the gated off-policy update (a Prefect flow).
+* ``lab update [--campaign ID] [--when-ready N] [--notify FILE]`` runs the gated off-policy update (a
+  Prefect flow) and notifies its outcome (``policy_published``/``policy_rejected``) as the notify file asks.
 * ``lab policies`` lists the stored RL versions with their parent and gate metrics.
 """
 
@@ -27,6 +28,7 @@ import db
 from flows.campaign.policy_source import RL_POLICY, publish_rl_bundle
 from flows.campaign.settings import lab_home
 from flows.cli.errors import friendly
+from flows.cli.notify_file import NOTIFY_OPTION, notify_config
 
 __all__ = ["register"]
 
@@ -78,12 +80,19 @@ def update_command(campaign: Optional[int] = typer.Option(None, "--campaign", he
                    when_ready: int = typer.Option(0, "--when-ready", min=0,
                                                   help="Run only if at least N rewards matured since the last publication."),
                    url: Optional[str] = typer.Option(None, "--db", help="Database URL."),
-                   json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON.")) -> None:
-    """Gated off-policy update of the RL policy from the store's matured rewards."""
+                   json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON."),
+                   notify: Optional[Path] = NOTIFY_OPTION) -> None:
+    """Gated off-policy update of the RL policy from the store's matured rewards (published or rejected: notified)."""
+    from flows.notify.notifier import notify_events
     from flows.training.update_flow import update_flow
 
+    notifications = notify_config(notify)  # a bad notify file fails before the update runs
     store = db.open_store(url)
+    with store.session() as s:
+        before = db.latest_event_id(s)
     report = update_flow(store.handle, campaign_id=campaign, when_ready=when_ready)
+    if notifications is not None:
+        notify_events(store, notifications, after=before)  # the update's own event (policy published or rejected)
     if report is None:
         console.print(f"not enough new rewards yet (needs {when_ready}); nothing done")
         return

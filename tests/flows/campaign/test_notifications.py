@@ -8,13 +8,17 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
+from prefect.settings import PREFECT_API_URL
+
 import db
+from flows.campaign.artifacts import summary_key
 from flows.campaign.engine import CampaignEngine, EngineSettings
 from flows.campaign.lease import WorkerLease
 from flows.campaign.runtime import Rig
 from flows.campaign.worker import Worker
 from flows.notify.config import load_notify_config
-from flows.notify.notifier import Notifier
+from flows.notify.notifier import Notifier, notify_events
 from lab.clock import DEFAULT_SIM_START
 from lab.spec import example_path, parse_spec
 from policies.registry import make_policy
@@ -51,6 +55,13 @@ def test_a_finished_campaign_is_notified_once_with_its_name(store: db.Store, rig
             (row,) = db.list_notifications(s, "campaign_finished")
             assert row.delivered and row.key.startswith("event:") and row.campaign_id == cid
         assert len(hook.messages()) == 1
+    # the worker published the campaign's summary as a Prefect artifact when it ended the campaign
+    reply = httpx.post(f"{PREFECT_API_URL.value()}/artifacts/filter", timeout=30,
+                       json={"artifacts": {"key": {"any_": [summary_key(cid)]}}, "sort": "UPDATED_DESC", "limit": 5, "offset": 0})
+    reply.raise_for_status()
+    artifacts = reply.json()
+    assert artifacts and artifacts[0]["type"] == "markdown"
+    assert "notify-finished" in artifacts[0]["data"] and "completed" in artifacts[0]["data"]
 
 
 def test_a_running_campaign_without_results_is_stalled_on_its_clock(store: db.Store, tmp_path: Path) -> None:
@@ -88,3 +99,19 @@ def test_a_batch_waiting_for_approval_is_notified(store: db.Store, rig: Rig, tmp
             notifier.tick(rig.clock.now(), held=[cid])
         (message,) = hook.messages()
         assert "approval waiting" in message and "notify-approval" in message and f"lab approve {cid}" in message
+
+
+def test_policy_updates_are_notified_as_published_or_rejected(store: db.Store, tmp_path: Path) -> None:
+    with hook_server() as hook:
+        config = load_notify_config(hook.config(tmp_path, ["policy_published", "policy_rejected"]))
+        with store.session() as s:  # as `lab update` logs them (flows.training.update)
+            before = db.latest_event_id(s)
+            db.log_event(s, DEFAULT_SIM_START, "info", "policy_update", "published RL version rl-abc: ESS 80% >= 50%",
+                         detail={"accepted": True, "new_version": "rl-abc"})
+            db.log_event(s, DEFAULT_SIM_START, "warning", "policy_update", "update rejected: evaluation suite regressed",
+                         detail={"accepted": False})
+        assert notify_events(store, config, after=before) == 2
+        assert notify_events(store, config, after=before) == 0  # `lab update` run again: nothing twice
+        published, rejected = hook.messages()
+        assert "policy published" in published and "rl-abc" in published
+        assert "policy rejected" in rejected and "suite regressed" in rejected
