@@ -19,9 +19,17 @@ from lab.experiment import ExperimentState
 from lab.pareto import pareto_mask
 from lab.state import Objective, OutcomeConstraint
 
-__all__ = ["pareto_rows", "pareto_table"]
+__all__ = ["feasible_ids", "pareto_rows", "pareto_table"]
 
 _MEASURED = (ExperimentState.MEASURED, ExperimentState.REWARDED)
+
+
+def feasible_ids(s: Session, campaign_id: int, spec: Mapping[str, Any]) -> set[int] | None:
+    """Ids of the analysed experiments satisfying every ``[[constraints]]`` of ``spec`` (``None``: it has none)."""
+    constraints = [OutcomeConstraint.from_dict(c) for c in spec.get("constraints") or ()]
+    if not constraints:
+        return None
+    return {eid for eid, values in db.objectives_for(s, campaign_id).items() if all(c.holds(values) for c in constraints)}
 
 
 def pareto_rows(s: Session, campaign_id: int, spec: Mapping[str, Any],

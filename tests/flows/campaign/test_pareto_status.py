@@ -54,7 +54,13 @@ def test_status_lists_the_non_dominated_feasible_experiments(store: db.Store, ri
     for r in summary.pareto:
         assert (r["objectives"]["target_fraction"], r["objectives"]["impurity_fraction"]) == feasible[r["sample"]]
         assert set(r["params"]) == {"cations", "temperature_c", "dwell_h"}
+    assert summary.constrained and summary.best is not None and summary.best["sample"] in feasible  # best feasible only
+    with store.session() as s:
+        rewards = db.rewards_for(s, cid, summary.reward_version)
+    by_sample = {e.sample_id: rewards[e.id] for e in experiments if e.id in rewards and e.sample_id in feasible}
+    assert summary.best["reward"] == max(by_sample.values())
     shown = _rendered(summary)
+    assert "best feasible result" in shown
     assert f"Pareto set ({len(expected)} non-dominated feasible experiments)" in shown
     assert all(sample in shown for sample in expected)
     assert not any(sample in shown.split("Pareto set")[1] for sample in set(measured) - expected)
