@@ -18,6 +18,7 @@ import numpy as np
 import db
 from lab.experiment import ExperimentState
 from lab.reward import RewardDefinition
+from lab.state import OutcomeConstraint
 
 __all__ = ["BEST_PATTERNS", "ExperimentRow", "ReportData", "RewardVersion", "XrdFit", "load_report"]
 
@@ -102,12 +103,14 @@ class ReportData:
 
     Attributes:
         objectives: ``(name, "maximize" | "minimize")`` of each objective the spec declares.
+        constraints: the spec's outcome constraints (``[[constraints]]``; feasible when every one holds).
         start: the campaign's time zero (its start, or creation, or first decision if earlier; UTC).
         end: when it finished, or the latest time the ledger records.
     """
 
     campaign: db.CampaignInfo
     objectives: tuple[tuple[str, str], ...]
+    constraints: tuple[OutcomeConstraint, ...]
     counts: dict[str, int]
     experiments: tuple[ExperimentRow, ...]
     decisions: tuple[db.DecisionInfo, ...]
@@ -147,7 +150,8 @@ def load_report(store: db.Store, campaign_id: int) -> ReportData:
     stamps = _stamps(experiments, steps)
     start = min([info.started_at or info.created_at, *(d.made_at for d in decisions)])
     end = info.finished_at or max([start, *stamps])
-    return ReportData(info, _objectives(info.spec), counts, experiments, decisions, steps, events, rewards, patterns,
+    constraints = tuple(OutcomeConstraint.from_dict(c) for c in info.spec.get("constraints") or () if isinstance(c, Mapping))
+    return ReportData(info, _objectives(info.spec), constraints, counts, experiments, decisions, steps, events, rewards, patterns,
                       start, max(end, start))
 
 

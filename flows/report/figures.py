@@ -52,13 +52,17 @@ def best_so_far_figure(by_number: Sequence[BestPoint], by_time: Sequence[BestPoi
 
 
 def pareto_figure(rows: Sequence[ParetoRow], names: Sequence[str], senses: Sequence[str]) -> str:
-    """The first two objectives: the front (connected, in order) over the dominated points."""
+    """The first two objectives: the front (connected, in order) over the dominated and infeasible points."""
     fig = Figure(figsize=(6.5, 4.6))
     ax = fig.subplots()
     front = sorted((r for r in rows if r.on_front), key=lambda r: r.values[0])
-    dominated = [r for r in rows if not r.on_front]
+    dominated = [r for r in rows if r.feasible and not r.on_front]
+    infeasible = [r for r in rows if not r.feasible]
     ax.scatter([r.values[0] for r in dominated], [r.values[1] for r in dominated], s=30, color="#b5b5b5",
                label=f"dominated ({len(dominated)})")
+    if infeasible:
+        ax.scatter([r.values[0] for r in infeasible], [r.values[1] for r in infeasible], s=30, marker="x", color="#7f7f7f",
+                   label=f"infeasible ({len(infeasible)})")
     ax.plot([r.values[0] for r in front], [r.values[1] for r in front], "-o", color="#c0392b", markersize=7,
             label=f"Pareto front ({len(front)})")
     for r in front:

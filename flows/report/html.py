@@ -27,6 +27,7 @@ from flows.report.series import (
     reward_rows,
     timeline_bars,
 )
+from lab.state import OutcomeConstraint
 
 __all__ = ["FIGURE_IDS", "TABLE_IDS", "render_html"]
 
@@ -103,6 +104,11 @@ def _parameter_range(p: Mapping[str, Any]) -> str:
     return f"{p.get('low')}–{p.get('high')} {p.get('unit', '')}".strip()
 
 
+def _bound(c: OutcomeConstraint) -> str:
+    low = "" if c.low is None else f"{c.low:g} ≤ "
+    return f"{low}{c.objective}" + ("" if c.high is None else f" ≤ {c.high:g}")
+
+
 def _header(data: ReportData) -> str:
     info, spec = data.campaign, data.campaign.spec
     policy = dict(spec.get("policy") or {})
@@ -111,6 +117,7 @@ def _header(data: ReportData) -> str:
     rows = [("campaign", f"{info.id}: {info.name}"), ("status", info.status), ("description", spec.get("description", "")),
             ("policy", f"{policy.get('name', '?')} {policy.get('options') or ''}".strip()),
             ("objectives", ", ".join(f"{n} ({d})" for n, d in data.objectives)),
+            ("constraints", ", ".join(_bound(c) for c in data.constraints) or "none"),
             ("active reward", info.reward_version),
             ("budget", ", ".join(f"{k} {v}" for k, v in budget.items() if v is not None)),
             ("batch size", spec.get("batch_size", "")), ("target phase", workflow.get("target_phase", "")),
@@ -146,11 +153,11 @@ def _pareto(data: ReportData) -> str:
     names = [n for n, _ in data.objectives]
     senses = [d for _, d in data.objectives]
     note = "" if len(names) == 2 else f'<p class="note">Front over all {len(names)} objectives; the figure shows the first two.</p>'
-    table_rows = [(r.sample_id, "yes" if r.on_front else "no", *r.values)
-                  for r in sorted(rows, key=lambda r: (not r.on_front, r.number))]
+    table_rows = [(r.sample_id, "yes" if r.on_front else "no", "yes" if r.feasible else "no", *r.values)
+                  for r in sorted(rows, key=lambda r: (not r.on_front, not r.feasible, r.number))]
     return _section("sec-pareto", "Pareto front", note,
                     _img("fig-pareto", figures.pareto_figure(rows, names, senses), "Pareto front and dominated points"),
-                    _table("tbl-pareto", ("sample", "on front", *(f"{n} ({d})" for n, d in data.objectives)), table_rows,
+                    _table("tbl-pareto", ("sample", "on front", "feasible", *(f"{n} ({d})" for n, d in data.objectives)), table_rows,
                            "no measured experiments yet"))
 
 

@@ -64,24 +64,34 @@ def best_by_time(data: ReportData) -> list[BestPoint]:
 
 @dataclass(frozen=True)
 class ParetoRow:
-    """A measured experiment's objective values (in the spec's order) and whether it is on the front."""
+    """A measured experiment's objective values (in the spec's order), feasibility, and whether it is on the front.
+
+    Attributes:
+        feasible: every outcome constraint of the spec holds (always True without constraints).
+        on_front: feasible and dominated by no other feasible experiment.
+    """
 
     sample_id: str
     number: int
     values: tuple[float, ...]
+    feasible: bool
     on_front: bool
 
 
 def pareto_rows(data: ReportData) -> list[ParetoRow]:
-    """Every measured experiment's objectives with :func:`lab.pareto.pareto_mask` (empty with one objective)."""
+    """Every measured experiment's objectives; the front by :func:`lab.pareto.pareto_mask` over the feasible ones.
+
+    The same set ``lab status`` lists (:mod:`flows.campaign.pareto_report`). Empty with one objective.
+    """
     if len(data.objectives) < 2:
         return []
     names = [n for n, _ in data.objectives]
     senses = [d for _, d in data.objectives]
     measured = [e for e in data.experiments if e.has_result and all(n in e.objectives for n in names)]
+    feasible = [all(c.holds(e.objectives) for c in data.constraints) for e in measured]
     points = [tuple(float(e.objectives[n]) for n in names) for e in measured]
-    mask = pareto_mask(points, senses)
-    return [ParetoRow(e.sample_id, e.number, p, m) for e, p, m in zip(measured, points, mask)]
+    mask = iter(pareto_mask([p for p, ok in zip(points, feasible) if ok], senses))
+    return [ParetoRow(e.sample_id, e.number, p, ok, ok and next(mask)) for e, p, ok in zip(measured, points, feasible)]
 
 
 @dataclass(frozen=True)

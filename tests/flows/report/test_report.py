@@ -24,6 +24,7 @@ from flows.report.html import FIGURE_IDS, TABLE_IDS, render_html
 from flows.report.series import best_by_number, best_by_time, decision_rows, pareto_rows, reward_rows, timeline_bars
 from flows.report.write import write_report
 from lab.pareto import pareto_mask
+from lab.state import OutcomeConstraint
 from tests.flows.report.conftest import EXPERIMENTS, STUCK_FURNACE, ReportCampaign
 
 NOW = datetime(2026, 1, 7, 8, 0, tzinfo=timezone.utc)
@@ -69,7 +70,12 @@ def test_pareto_rows_match_lab_pareto_on_the_stored_objectives(report_campaign: 
     assert [r.sample_id for r in rows] == [e.sample_id for e in measured]
     assert [r.values for r in rows] == points
     assert [r.on_front for r in rows] == pareto_mask(points, ("maximize", "minimize"))
-    assert any(r.on_front for r in rows)
+    assert any(r.on_front for r in rows) and all(r.feasible for r in rows)
+    bound = OutcomeConstraint("impurity_fraction", high=sorted(p[1] for p in points)[len(points) // 2])
+    constrained = pareto_rows(dataclasses.replace(data, constraints=(bound,)))
+    feasible = [p for p in points if bound.holds({"impurity_fraction": p[1]})]
+    assert [r.feasible for r in constrained] == [bound.holds({"impurity_fraction": p[1]}) for p in points]
+    assert [r.values for r in constrained if r.on_front] == [p for p, m in zip(feasible, pareto_mask(feasible, ("maximize", "minimize"))) if m]
 
 
 def test_timeline_decisions_and_reward_versions(data: ReportData) -> None:
