@@ -18,8 +18,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_a_reward_file_gives_its_definition(tmp_path: Path) -> None:
     reward = load_reward_file(write(tmp_path, 'version = "v2"\nfailure_reward = -0.5\n'
-                                              'terms = [{ objective = "target_fraction" }, { objective = "unreacted_fraction", weight = -2.0 }]\n'))
-    assert reward.version == "v2" and reward.failure_reward == -0.5
+                                              'terms = [{ objective = "target_fraction" }, { objective = "unreacted_fraction", weight = 2.0 }]\n'))
+    assert reward.version == "v2" and reward.failure_reward == -0.5 and reward.convention == "sense"
+    # unreacted_fraction is not among the directions given: its own sense (minimised) penalises it
     assert reward.compute({"target_fraction": 0.9, "unreacted_fraction": 0.1}, {}) == pytest.approx(0.7)
 
 
@@ -29,6 +30,9 @@ def test_a_reward_file_gives_its_definition(tmp_path: Path) -> None:
     ('version = "v2"\nterms = [{ objective = "target_fraction", weight = "heavy" }]\n', "terms[0].weight"),
     ('version = "v2"\nterms = [{ objective = "target_fraction" }]\nbonus = 1\n', "bonus: unknown field"),
     ("version = \n", "not valid TOML"),
+    ('version = "v2"\nterms = [{ objective = "impurity_fraction", weight = -0.5 }]\n',
+     "terms[0].weight: weight -0.5 on impurity_fraction (minimised) would reward impurity_fraction; weights are "
+     "importance: write 0.5, the sense comes from the objective"),
 ])
 def test_a_bad_reward_file_names_the_problem(tmp_path: Path, text: str, problem: str) -> None:
     with pytest.raises(SpecError) as info:
