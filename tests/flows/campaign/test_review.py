@@ -7,6 +7,7 @@ import dataclasses
 from typer.testing import CliRunner
 
 import db
+from flows.campaign.review import WaitingExperiment, format_params, format_predicted
 from flows.cli.app import app
 from lab.experiment import ExperimentState
 from lab.search_space import CategoricalParameter, ContinuousParameter, SearchSpace
@@ -129,3 +130,11 @@ def test_the_gp_policy_never_proposes_a_rejected_point_and_states_its_prediction
     for p in picks:
         assert p.fallback is None and set(p.detail["predicted"]) == {"of", "mean", "std"}
         assert p.detail["predicted"]["of"] == "reward" and p.detail["predicted"]["std"] >= 0.0
+
+
+def test_proposals_read_as_a_scientist_writes_them() -> None:
+    params = {"cations": {"Ba": 0.5123, "Ti": 0.4877}, "temperature_c": 1023.44, "dwell_h": 3, "atmosphere": "O2"}
+    assert format_params(params) == "cations Ba 0.512 Ti 0.488, temperature_c 1023.4, dwell_h 3, atmosphere O2"
+    gp = WaitingExperiment("C1-E5", params, {"of": "reward", "mean": 0.8123, "std": 0.05}, None)
+    early = WaitingExperiment("C1-E6", params, None, "sobol")
+    assert (format_predicted(gp), format_predicted(early)) == ("reward 0.812 ± 0.050", "— (sobol fallback)")
