@@ -88,7 +88,7 @@ def test_store_round_trip_keeps_the_spec() -> None:
 def _without_atmosphere(text: str) -> str:
     out = text.replace('[[parameters]]\nname = "atmosphere"\ntype = "categorical"\nchoices = ["air", "O2", "N2"]\n', "")
     out = out.replace('atmosphere = "atmosphere"\n', "")
-    assert "atmosphere" not in out
+    assert out != text and 'name = "atmosphere"' not in out and "\natmosphere =" not in out
     return out
 
 
