@@ -41,11 +41,13 @@ from flows.cli.bench_pools import register as register_pool_benchmarks  # noqa: 
 from flows.cli.bench_rl import register as register_rl_benchmark  # noqa: E402
 from flows.cli.control import register as register_control  # noqa: E402
 from flows.cli.errors import friendly  # noqa: E402
+from flows.cli.export import register as register_export  # noqa: E402
 from flows.cli.forecast import register as register_forecast  # noqa: E402
 from flows.cli.instruments import instruments_app  # noqa: E402
 from flows.cli.notify_file import NOTIFY_OPTION, notify_config  # noqa: E402
 from flows.cli.options import DB_OPTION, LAB_OPTION  # noqa: E402
 from flows.cli.relabel import register as register_relabel  # noqa: E402
+from flows.cli.report import register as register_report  # noqa: E402
 from flows.cli.simulate import register as register_simulate  # noqa: E402
 from flows.cli.status import register as register_status  # noqa: E402
 from flows.cli.training import register as register_training  # noqa: E402
@@ -212,7 +214,7 @@ def _update(store: db.Store, cid: int, progress: Progress, bar: TaskID) -> None:
 
 # each command group registers itself, after the commands above so that `lab --help` lists those first
 for add_commands in (register_status, register_control, register_relabel, register_simulate, register_training,
-                     register_forecast, register_ui):
+                     register_forecast, register_report, register_export, register_ui):
     add_commands(app)
 
 
