@@ -28,13 +28,12 @@ from datetime import datetime, timedelta
 
 import db
 from flows.campaign import instrument_calls as calls
-from flows.campaign import milestones
+from flows.campaign import milestones, pause
 from flows.campaign.analysis import analyse_experiment
 from flows.campaign.dispatch import StepDispatcher, has_open_step
 from flows.campaign.failure import final_status
 from flows.campaign.instrument_health import InstrumentHealth
 from flows.campaign.lease import LEASE_S
-from flows.campaign.pause import held_back, paused_mode
 from flows.errors import MissingInstruments
 from instruments.protocol import StepDriver
 from lab.clock import Clock, WallClock
@@ -151,8 +150,8 @@ class CampaignEngine:
             self._dispatch()
             self._propose()
             self._dispatch()
-        elif status == "paused" and paused_mode(self.store, self.campaign_id) == "deferred":
-            self._dispatch("deferred")  # started experiments finish their steps (flows.campaign.pause)
+        elif status == "paused" and pause.paused_mode(self.store, self.campaign_id) == "deferred":
+            self._dispatch("deferred")  # started experiments finish their steps
         elif status == "cancelled":
             self._cancel_unstarted()
             self._dispatch()
@@ -231,7 +230,7 @@ class CampaignEngine:
             for exp in db.list_experiments(s, self.campaign_id, states=list(ACTIVE)):
                 if has_open_step(s, exp.id):
                     continue
-                if held_back(s, exp, self.spec.approval_required, pause_mode) is not None:
+                if pause.held_back(s, exp, self.spec.approval_required, pause_mode) is not None:
                     self._waiting_for_people = True
                     continue
                 step = db.next_planned_step(s, exp.id)
@@ -298,8 +297,3 @@ class CampaignEngine:
         with self.store.session() as s:
             for exp in db.list_experiments(s, self.campaign_id, states=[S.PROPOSED]):
                 db.transition(s, exp.id, S.CANCELLED, now, reason="campaign cancelled before dispatch")
-
-    def _event(self, level: str, kind: str, message: str) -> None:
-        with self.store.session() as s:
-            db.log_event(s, self.clock.now(), level, kind, message, campaign_id=self.campaign_id)
-        self.on_event(message)
