@@ -115,7 +115,7 @@ def _header(data: ReportData) -> str:
     budget = dict(spec.get("budget") or {})
     workflow = dict(spec.get("workflow") or {})
     rows = [("campaign", f"{info.id}: {info.name}"), ("status", info.status), ("description", spec.get("description", "")),
-            ("policy", f"{policy.get('name', '?')} {policy.get('options') or ''}".strip()),
+            ("policy", f"{policy.get('name', '?')} " + ", ".join(f"{k}={v}" for k, v in dict(policy.get("options") or {}).items())),
             ("objectives", ", ".join(f"{n} ({d})" for n, d in data.objectives)),
             ("constraints", ", ".join(_bound(c) for c in data.constraints) or "none"),
             ("active reward", info.reward_version),
