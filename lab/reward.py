@@ -56,7 +56,8 @@ def _sense(objective: str, directions: Mapping[str, str]) -> str:
     return directions.get(objective) or QUANTITY_SENSES.get(objective, "maximize")
 
 
-def weight_problems(terms: Sequence[RewardTerm], directions: Mapping[str, str], where: str = "terms") -> list[str]:
+def weight_problems(terms: Sequence[RewardTerm], directions: Mapping[str, str], where: str = "terms",
+                    indices: Sequence[int] | None = None) -> list[str]:
     """One line per term whose weight is negative (weights are importance; see the module docstring).
 
     Args:
@@ -64,9 +65,10 @@ def weight_problems(terms: Sequence[RewardTerm], directions: Mapping[str, str], 
         directions: objective name -> ``"maximize"`` / ``"minimize"`` (the campaign's objectives;
             others take :data:`lab.workflow.QUANTITY_SENSES`).
         where: the field the terms are in, for the message (``"reward.terms"`` in a spec).
+        indices: each term's position in that field (default ``0, 1, ...``).
     """
     out = []
-    for i, t in enumerate(terms):
+    for i, t in zip(indices if indices is not None else range(len(terms)), terms):
         if t.weight < 0:
             sense = _sense(t.objective, directions)
             effect, word = ("reward", "minimised") if sense == "minimize" else ("penalise", "maximised")

@@ -19,14 +19,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from lab.reward import RewardTerm, weight_problems
 from lab.spec_parameters import _Strict
+from lab.spec_problems import spec_problems
 from lab.state import Objective, OutcomeConstraint
 from lab.workflow import QUANTITY_SENSES
 
-__all__ = ["SOLID_STATE_QUANTITIES", "ConstraintSpec", "ObjectiveSpec", "RewardSpec", "RewardTermSpec", "objective_problems"]
+__all__ = ["SOLID_STATE_QUANTITIES", "ConstraintSpec", "ObjectiveSpec", "RewardSpec", "RewardTermSpec", "objective_problems",
+           "reward_file_problems"]
 
 #: Quantities the solid-state workflow's analysis can report as objectives.
 SOLID_STATE_QUANTITIES = tuple(QUANTITY_SENSES)
@@ -110,3 +112,31 @@ def objective_problems(objectives: Sequence[ObjectiveSpec], reward: RewardSpec |
             problems.append(f"constraints[{i}].objective: {c.objective!r} is not measured by the {workflow_kind} workflow "
                             f"(it measures {measured})")
     return problems
+
+
+def reward_file_problems(data: Mapping[str, Any]) -> tuple[RewardSpec | None, list[str]]:
+    """A reward file's ``[reward]``-shaped table checked in one pass: its fields, then each valid term's
+    objective (a measured quantity) and weight (importance, ``>= 0``), one line per problem.
+
+    Returns:
+        The validated section (``None`` when a field is wrong) and the problems.
+    """
+    try:
+        spec: RewardSpec | None = RewardSpec.model_validate(data)
+        problems: list[str] = []
+    except ValidationError as exc:
+        spec, problems = None, spec_problems(exc)
+    raw = data.get("terms", [])
+    terms: list[tuple[int, RewardTermSpec]] = []
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        try:
+            terms.append((i, RewardTermSpec.model_validate(item)))
+        except ValidationError:
+            continue  # already listed by the whole-table check
+    measured = list(SOLID_STATE_QUANTITIES)
+    problems += [f"terms[{i}].objective: {t.objective!r} is not measured (measured: {measured})"
+                 for i, t in terms if t.objective not in measured]
+    if isinstance(raw, list) and not raw:
+        problems.append("terms: give at least one {objective, weight}")
+    problems += weight_problems([RewardTerm(t.objective, t.weight) for _, t in terms], {}, "terms", [i for i, _ in terms])
+    return spec, problems

@@ -22,22 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import ValidationError
-
 import db
 from flows.campaign.analysis import reward_experiment
 from flows.campaign.review import approve, reject
 from flows.errors import CampaignControlError
 from lab.errors import SpecError
 from lab.experiment import ExperimentState
-from lab.reward import RewardDefinition, RewardTerm, weight_problems
-from lab.spec import (
-    SOLID_STATE_QUANTITIES,
-    CampaignSpec,
-    RewardSpec,
-    read_toml,
-    spec_problems,
-)
+from lab.reward import RewardDefinition
+from lab.spec import CampaignSpec, read_toml
+from lab.spec_objectives import reward_file_problems
 
 __all__ = ["CampaignControlError", "RelabelResult", "approve", "cancel", "load_reward_file", "pause", "reject", "relabel",
            "resume"]
@@ -100,20 +93,12 @@ def load_reward_file(path: str | Path) -> RewardDefinition:
     Read within the bounds of :mod:`lab.toml_input` (no NaN, infinity or integer beyond 64 bits).
 
     Raises:
-        SpecError: (``what == "reward file"``) the file cannot be read or a field is wrong; lists every problem.
+        SpecError: (``what == "reward file"``) the file cannot be read or a field is wrong; lists every
+            problem in one pass (:func:`lab.spec_objectives.reward_file_problems`).
     """
     path = Path(path)
-    data = read_toml(path, "reward file")
-    try:
-        spec = RewardSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(str(path), spec_problems(exc), "reward file") from None
-    problems = [f"terms[{i}].objective: {t.objective!r} is not measured (measured: {list(SOLID_STATE_QUANTITIES)})"
-                for i, t in enumerate(spec.terms) if t.objective not in SOLID_STATE_QUANTITIES]
-    if not spec.terms:
-        problems.append("terms: give at least one {objective, weight}")
-    problems += weight_problems([RewardTerm(t.objective, t.weight) for t in spec.terms], {})
-    if problems:
+    spec, problems = reward_file_problems(read_toml(path, "reward file"))
+    if problems or spec is None:
         raise SpecError(str(path), problems, "reward file")
     return RewardDefinition.from_dict({**spec.model_dump(), "convention": "sense"})
 

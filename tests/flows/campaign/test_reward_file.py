@@ -38,3 +38,12 @@ def test_a_bad_reward_file_names_the_problem(tmp_path: Path, text: str, problem:
     with pytest.raises(SpecError) as info:
         load_reward_file(write(tmp_path, text))
     assert any(p.startswith(problem) or problem in p for p in info.value.problems), info.value.problems
+
+
+def test_a_field_problem_and_a_term_problem_come_in_one_pass(tmp_path: Path) -> None:
+    text = ('version = "v2"\nbonus = 1\nterms = [{ objective = "yield" }, { objective = "impurity_fraction", weight = -0.5 },'
+            ' { objective = "target_fraction", weight = "heavy" }]\n')
+    with pytest.raises(SpecError) as info:
+        load_reward_file(write(tmp_path, text))
+    assert [p.split(":", 1)[0] for p in info.value.problems] == ["terms[2].weight", "bonus", "terms[0].objective",
+                                                                  "terms[1].weight"], info.value.problems
