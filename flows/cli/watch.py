@@ -4,9 +4,10 @@ Every ``interval`` real seconds it prints the events that arrived since the last
 each (:func:`flows.notify.feed.event_line`), and refreshes the summary: on a terminal, the
 summary tables (one campaign) or the campaign list redrawn in place (rich ``Live``); elsewhere (a
 pipe, a log file), one line per campaign whose standing changed
-(:meth:`flows.notify.tally.Standing.line`). Watching one campaign starts with its last 10
-events and ends by itself once it is completed, failed or cancelled, with its summary; watching
-all ends on Ctrl-C, or with ``--until-done`` once no campaign is queued, running or paused.
+(:meth:`flows.notify.tally.Standing.line`), starting with every campaign not yet ended. Watching
+one campaign starts with its last 10 events and ends by itself once it is completed, failed or
+cancelled, with its summary; watching all ends on Ctrl-C, or with ``--until-done`` once no
+campaign is queued, running or paused.
 """
 
 from __future__ import annotations
@@ -75,14 +76,18 @@ def watch(store: db.Store, campaign_id: Optional[int], interval_s: float, until_
             db.get_campaign(s, campaign_id)
     feed = _start(store, campaign_id, console)
     tally = CampaignTally(store)
-    if campaign_id is not None:
-        tally.add(campaign_id)
+    with store.session() as s:
+        active = [c.id for c in db.list_campaigns(s) if c.status not in DONE]
+    for cid in [campaign_id] if campaign_id is not None else active:
+        tally.add(cid)
     try:
         if console.is_terminal:
             _live(store, campaign_id, interval_s, until_done, console, feed)
             return
         for cid in sorted(tally.standings):
             console.print(escape(tally.standings[cid].line()), highlight=False, soft_wrap=True)
+        if not tally.standings:
+            console.print("no campaign is queued, running or paused")
         done = False
         while not done:
             done = _done(store, campaign_id, until_done)  # read first: the events committed with the end come next

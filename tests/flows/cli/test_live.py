@@ -64,6 +64,8 @@ def test_worker_prints_each_event_and_notifies_once(prefect_harness: None, url: 
     watched = runner.invoke(app, ["status", str(cid), "--watch", "--interval", "0.1", "--db", url])
     assert watched.exit_code == 0, watched.output
     assert f"campaign {cid} (live-worker) completed" in watched.output and "best result" in watched.output, watched.output
+    everything = runner.invoke(app, ["status", "--watch", "--until-done", "--interval", "0.1", "--db", url])
+    assert everything.exit_code == 0 and "no campaign is queued, running or paused" in everything.output
 
 
 def test_status_watch_follows_a_running_campaign_until_it_ends(prefect_harness: None, url: str, tmp_path: Path) -> None:
