@@ -2,7 +2,7 @@
 
 Here: ``lab demo``, ``lab queue SPEC``, ``lab run SPEC``, ``lab worker``. The other command groups live in
 their own modules under :mod:`flows.cli`, each added here through its ``register`` (``lab status``,
-``pause``/``resume``/``cancel``/``approve``, ``relabel``, ``simulate``, ``train``/``update``/``policies``, ``forecast``, ``bench``, ``instruments``).
+``pause``/``resume``/``cancel``/``approve``, ``relabel``, ``simulate``, ``train``/``update``/``policies``, ``forecast``, ``ui``, ``bench``, ``instruments``).
 Errors a user can cause (a bad spec, an unknown campaign, an unreachable database) print one clear
 message and exit with status 2; nothing is written to the store for a bad spec.
 """
