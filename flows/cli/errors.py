@@ -7,7 +7,7 @@ Every package has its own typed root (each ``errors.py`` draws its tree)::
     instruments.errors.InstrumentError    serial port missing, reply malformed, limits refused
     policies.errors.PolicyError           unknown policy name, bad options, unusable policy file
     flows.errors.FlowError                control commands, training configs and runs, missing instruments,
-                                          campaigns the lab would refuse (one line per problem)
+                                          campaigns the lab would refuse, notify files (one line per problem)
 
 :func:`user_message` finds such an error in what a command raised, following explicit causes
 (``raise X from err``) and exception groups, because Prefect re-raises a task's or flow's error
