@@ -29,6 +29,17 @@ function's posterior standard deviation. In BoTorch's ``UpperConfidenceBound`` c
 (``mu + sqrt(beta) * sigma``) this is ``beta = lambda**2 = 4``. One pick per cycle is the intended
 use; a batch of ``q > 1`` takes the ``q`` best bounds (see :mod:`policies.scored`).
 
+**Outcome constraints** (the spec's ``[[constraints]]``, ``state.constraints``): each constrained
+quantity gets its own GP, fitted as the objective's is (:func:`fit_iso_gp`, same ``fit``), and each
+candidate's probability of feasibility is the product over quantities of the Normal probability
+that its latent value lies within the bounds (:func:`policies.outcomes.feasibility`). The bound
+``mu + lam * sigma`` then ranks only the candidates with probability at least
+:data:`policies.scored.FEASIBLE_THRESHOLD` (0.5: more likely feasible than not; a confidence
+bound is no improvement, so it cannot be weighted by a probability as qLogNEI weights its
+improvement). If none qualifies, the most likely feasible candidates are proposed and
+``detail["constraints"]`` says so. ``detail["constraints_modelled"]`` counts the modelled quantities
+and ``detail["p_feasible"]`` is the pick's probability when any is modelled.
+
 Defaults (``n_init=2``, ``lam=2.0``, ``fit="mle"``) are the paper's configuration (2 initial points,
 exploration weight 2, hyper-parameters by maximum likelihood without priors as GPyOpt fits them),
 not values tuned on benchmark results. Version 1 of this policy was ``fit="map"`` (now version
@@ -58,9 +69,11 @@ from gpytorch.priors import LogNormalPrior
 from gpytorch.utils.warnings import NumericalWarning
 from torch import Tensor
 
+from lab.state import CampaignState
 from policies.candidates import DEFAULT_POOL_SIZE
 from policies.errors import PolicyArgumentError
 from policies.features import TrainingData
+from policies.outcomes import feasibility
 from policies.protocol import version_string
 from policies.scored import ScoredPoolPolicy
 
@@ -114,6 +127,8 @@ def fit_iso_gp(X: Tensor, Y: Tensor, fit: str = "mle") -> SingleTaskGP:
 class GPIsoLCBPolicy(ScoredPoolPolicy):
     """Isotropic Matern-5/2 GP + confidence bound ``mu + lam * sigma`` (LCB2 of Liang et al.).
 
+    With outcome constraints, only candidates likely feasible compete (see the module docstring).
+
     Args:
         n_init: fewest training points for a GP (default 2, Liang et al.'s initial design).
         pool_size: Sobol candidates per decision when no candidate set is given.
@@ -152,6 +167,11 @@ class GPIsoLCBPolicy(ScoredPoolPolicy):
             mean = post.mean.reshape(-1)
             std = post.variance.clamp_min(0.0).sqrt().reshape(-1)
         return mean + self.lam * std
+
+    def feasibility(self, state: CampaignState, X: Tensor) -> tuple[Tensor, int]:
+        """Each candidate's probability of meeting ``state``'s outcome constraints ``(M,)``, and how many
+        constrained quantities are modelled (see the module docstring)."""
+        return feasibility(state, X, lambda Xc, Yc: fit_iso_gp(Xc, Yc, self.fit))
 
     def __repr__(self) -> str:
         return f"GPIsoLCBPolicy({', '.join(f'{k}={v!r}' for k, v in self.options.items())})"

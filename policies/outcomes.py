@@ -5,7 +5,9 @@ A GP policy honours them by modelling each constrained quantity with its own GP 
 experiments that measured it) beside the model of what it optimises, in one ``ModelListGP``, and
 handing BoTorch one constraint callable per bound (feasible where the callable is ``<= 0``).
 BoTorch's log-acquisitions then weight each candidate's improvement by its (smoothed) probability
-of feasibility, and their best-so-far counts only baseline points the models deem feasible.
+of feasibility, and their best-so-far counts only baseline points the models deem feasible. A
+policy that scores candidates one at a time (``gp-iso-lcb``) asks :func:`feasibility` instead: each
+candidate's probability of satisfying every bound under one GP per constrained quantity.
 
 Rules of :func:`objective_data`: chemistry failures and observations lacking any named value are
 left out (they are still never proposed again: the candidate pools exclude every observed point);
@@ -16,6 +18,7 @@ better (``-value`` for ``minimize``).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,7 +33,7 @@ from torch import Tensor
 from lab.state import CampaignState
 from policies.protocol import item_features
 
-__all__ = ["ConstrainedModel", "ObjectiveData", "constrained_model", "objective_data"]
+__all__ = ["ConstrainedModel", "ObjectiveData", "constrained_model", "feasibility", "objective_data"]
 
 #: Fewest measured values a constraint's GP is fitted on; with fewer, that bound is not modelled yet.
 MIN_CONSTRAINT_POINTS = 2
@@ -148,3 +151,43 @@ def constrained_model(state: CampaignState, models: Sequence[GPyTorchModel], fit
     objective: MCAcquisitionObjective = (IdentityMCMultiOutputObjective(outcomes=outputs) if multi_output
                                          else GenericMCObjective(_first))
     return ConstrainedModel(ModelListGP(*models, *extra), objective, constraints, len(extra))
+
+
+def feasibility(state: CampaignState, X: Tensor, fit: Callable[[Tensor, Tensor], GPyTorchModel]) -> tuple[Tensor, int]:
+    """Probability that each candidate satisfies every outcome constraint of ``state``.
+
+    One GP per constrained quantity (bounds on the same quantity are intersected), fitted on the
+    experiments that measured it; a quantity measured fewer than :data:`MIN_CONSTRAINT_POINTS`
+    times is not modelled yet (probability 1). Under the latent posterior ``N(mu, sigma^2)`` of a
+    candidate, a bound ``low <= value <= high`` holds with probability
+    ``Phi((high - mu) / sigma) - Phi((low - mu) / sigma)``; the quantities are taken as independent,
+    so the probabilities multiply.
+
+    Args:
+        state: the campaign (its ``constraints`` and observations).
+        X: candidate encodings ``(M, dim)``, float64 in ``[0, 1]``.
+        fit: fits one GP on ``(X (n, dim), Y (n, 1))``.
+
+    Returns:
+        The probability of feasibility ``(M,)`` in ``[0, 1]``, and how many quantities were modelled.
+    """
+    bounds: dict[str, tuple[float, float]] = {}
+    for c in state.constraints:
+        low, high = bounds.get(c.objective, (-math.inf, math.inf))
+        bounds[c.objective] = (max(low, -math.inf if c.low is None else c.low),
+                               min(high, math.inf if c.high is None else c.high))
+    p = torch.ones(X.shape[0], dtype=X.dtype)
+    modelled = 0
+    for name, (low, high) in bounds.items():
+        data = objective_data(state, [name], [1.0])
+        if data.n < MIN_CONSTRAINT_POINTS:
+            continue
+        model = fit(data.X, data.Y)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # gpytorch rounding a slightly negative variance up
+            post = model.posterior(X.unsqueeze(-2))  # M one-point posteriors: no M x M covariance
+            mean = post.mean.reshape(-1)
+            std = post.variance.clamp_min(0.0).sqrt().reshape(-1).clamp_min(1e-12)
+        p = p * (torch.special.ndtr((high - mean) / std) - torch.special.ndtr((low - mean) / std)).clamp_min(0.0)
+        modelled += 1
+    return p, modelled

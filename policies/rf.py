@@ -14,6 +14,9 @@ Acquisition, with ``mu``, ``sigma`` from the forest, ``y*`` the best standardise
 Defaults (``n_trees=100``, ``xi=0.01``, ``n_init=2``) are scikit-learn's and GPyOpt's usual values
 and the 2 initial points of Liang et al.; none was chosen by looking at benchmark results. The
 decision loop, candidates and fallbacks are :class:`policies.scored.ScoredPoolPolicy`'s.
+
+**Outcome constraints** (``state.constraints``) are ignored: the forest models only the target,
+and candidates are ranked by EI alone (``qlognei``, ``qlognehvi`` and ``gp-iso-lcb`` honour them).
 """
 
 from __future__ import annotations

@@ -11,6 +11,12 @@ One decision:
    ``k`` best distinct ones are proposed (equal scores in a seeded random order, so that a flat
    acquisition does not sweep the pool in file order). Batches are the top-``k`` scores: pending experiments are
    excluded from the candidates but not modelled (no fantasies), which is exact for ``q = 1``.
+4. A subclass that models outcome constraints (:meth:`ScoredPoolPolicy.feasibility`) restricts
+   step 3 to the candidates whose probability of feasibility is at least
+   :data:`FEASIBLE_THRESHOLD`; when fewer than ``k`` qualify, the rest of the batch are the most
+   likely feasible of the others (highest probability first, ties by score), and each such pick
+   says so in ``detail["constraints"]``. Every pick records ``detail["constraints_modelled"]`` and,
+   when one or more constraints are modelled, ``detail["p_feasible"]``.
 
 Fallbacks as in :mod:`policies.gp`: with fewer than ``n_init`` training points, equal targets, or
 a modelling exception, the next Sobol points (snapped to untried candidates when a candidate set is
@@ -34,9 +40,15 @@ from policies.discrete import as_candidate_set, fallback_proposals
 from policies.features import TrainingData, training_data
 from policies.protocol import batch_size, check_proposals, derive_seed, require_int
 
-__all__ = ["ScoredPoolPolicy"]
+__all__ = ["FEASIBLE_THRESHOLD", "ScoredPoolPolicy"]
 
 _LOG = logging.getLogger(__name__)
+#: Smallest probability of feasibility for a candidate to compete on its score. A threshold rather
+#: than a product with the score: a confidence bound is no improvement (it may be negative), so
+#: weighting it by a probability means nothing. 0.5 is where the models deem a candidate more
+#: likely feasible than not; it is not tuned on benchmark results.
+FEASIBLE_THRESHOLD = 0.5
+_NONE_FEASIBLE = "no candidate likely feasible; most likely feasible chosen"
 
 
 def _top_k(values: Tensor, k: int, seed: int) -> list[int]:
@@ -45,6 +57,24 @@ def _top_k(values: Tensor, k: int, seed: int) -> list[int]:
     perm = torch.randperm(values.shape[0], generator=gen)
     order = torch.argsort(values[perm], descending=True, stable=True)[:k]
     return perm[order].tolist()
+
+
+def _select(values: Tensor, p_feasible: Tensor | None, k: int, seed: int) -> tuple[list[int], int]:
+    """The ``k`` picks (indices into ``values`` ``(M,)``) and how many candidates are likely feasible.
+
+    Without ``p_feasible`` the picks are :func:`_top_k`. With it, the best scores among candidates with
+    ``p_feasible >= FEASIBLE_THRESHOLD`` come first, then the others by probability (ties by score).
+    """
+    if p_feasible is None:
+        return _top_k(values, k, seed), values.shape[0]
+    likely = (p_feasible >= FEASIBLE_THRESHOLD).nonzero().reshape(-1)
+    picks = likely[_top_k(values[likely], k, seed)].tolist()
+    if len(picks) < k:
+        others = (p_feasible < FEASIBLE_THRESHOLD).nonzero().reshape(-1)
+        by_score = others[_top_k(values[others], others.shape[0], seed)]
+        by_p = torch.argsort(p_feasible[by_score], descending=True, stable=True)
+        picks += by_score[by_p][: k - len(picks)].tolist()
+    return picks, int(likely.shape[0])
 
 
 class ScoredPoolPolicy:
@@ -83,6 +113,11 @@ class ScoredPoolPolicy:
         """
         raise NotImplementedError
 
+    def feasibility(self, state: CampaignState, X: Tensor) -> tuple[Tensor, int] | None:
+        """Probability ``(M,)`` that each candidate ``X`` ``(M, dim)`` meets the outcome constraints, and
+        how many constraints are modelled; ``None`` (this default) where the policy ignores them."""
+        return None
+
     def _pool(self, state: CampaignState, seed: int) -> CandidatePool:
         if self.candidates is not None:
             return self.candidates.untried(state)
@@ -107,16 +142,32 @@ class ScoredPoolPolicy:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 values = self.scores(data, pool.X, seed).reshape(-1)
-            best = _top_k(values, k, seed)
+                feasible = self.feasibility(state, pool.X)
+            best, n_likely = _select(values, None if feasible is None else feasible[0], k, seed)
         except Exception as exc:
             _LOG.warning("%s: model step failed at decision %s; falling back to Sobol", self.name,
                          state.decision_index, exc_info=True)
             return self._fallback(state, k, f"model step failed: {type(exc).__name__}: {exc}"[:500], common)
         out = [Proposal(pool.params[j], self.name, self.version, 0.0,
                         {**common, "acquisition": self.acquisition, "acq_value": float(values[j]), "pick": r,
-                         "pool_size": len(pool)}) for r, j in enumerate(best)]
+                         "pool_size": len(pool), **_constraint_detail(feasible, j, r, n_likely)})
+               for r, j in enumerate(best)]
         check_proposals(state, n, out)
         return out
 
     def _fallback(self, state: CampaignState, k: int, reason: str, common: dict[str, Any]) -> list[Proposal]:
         return fallback_proposals(self, state, k, reason, common, self.candidates)
+
+
+def _constraint_detail(feasible: tuple[Tensor, int] | None, j: int, rank: int, n_likely: int) -> dict[str, Any]:
+    """The constraint part of pick ``rank``'s detail (candidate ``j``; ``n_likely`` likely feasible)."""
+    if feasible is None:
+        return {}
+    p, modelled = feasible
+    out: dict[str, Any] = {"constraints_modelled": modelled}
+    if modelled:
+        out["p_feasible"] = float(p[j])
+    if rank >= n_likely:
+        out["constraints"] = (_NONE_FEASIBLE if n_likely == 0 else
+                              f"only {n_likely} candidates likely feasible; the most likely feasible of the rest chosen")
+    return out

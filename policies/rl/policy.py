@@ -22,6 +22,10 @@ One decision of ``k`` experiments:
 Weights come from a policy file (``checkpoint=``, ``$LAB_RL_POLICY``), from the store (the flows
 layer loads the version and calls :meth:`RLPolicy.from_bundle`), or, with neither, from the policy
 shipped in the package (:mod:`policies.rl.shipped`).
+
+**Outcome constraints** (``state.constraints``) are ignored by the network, which was trained
+without them; a decision the guardrail hands to ``qlognei`` honours them, one handed to ``rf-ei``
+does not.
 """
 
 from __future__ import annotations

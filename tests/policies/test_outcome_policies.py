@@ -1,5 +1,6 @@
-"""Outcome constraints in qLogNEI, and qLogNEHVI over two objectives: valid picks, feasibility, and
-a hypervolume that beats random picks on a fixed seed."""
+"""Outcome constraints in qLogNEI and gp-iso-lcb (and policies that ignore them still propose), and
+qLogNEHVI over two objectives: valid picks, feasibility, and a hypervolume that beats random picks
+on a fixed seed."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import random
 from typing import Any
 
 import pytest
+import torch
 
 from lab.search_space import ContinuousParameter, SearchSpace
 from lab.state import CampaignState, Objective, Observation, OutcomeConstraint, PendingExperiment
 from policies import PolicyArgumentError, make_policy
 from policies.protocol import check_proposals
+from policies.scored import FEASIBLE_THRESHOLD, _select
 
 LINE = SearchSpace((ContinuousParameter("x", 0.0, 1.0),))
 PLANE = SearchSpace((ContinuousParameter("a", 0.0, 1.0), ContinuousParameter("b", 0.0, 1.0)))
@@ -115,3 +118,68 @@ def test_qlognehvi_falls_back_with_one_objective_and_refuses_a_bad_reference_poi
         make_policy("qlognehvi", ref_point="low")
     with pytest.raises(PolicyArgumentError, match="ref_point must be a list of finite numbers"):
         make_policy("qlognehvi", ref_point=[0.0, math.nan])
+
+
+IMPURITY_AT_MOST = (OutcomeConstraint("impurity_fraction", None, 0.3),)  # a disc around (0.2, 0.8)
+
+
+def lcb_run(constraints: tuple[OutcomeConstraint, ...]) -> list[dict[str, Any]]:
+    """Five decisions of two gp-iso-lcb picks on :func:`two_objectives`' target, from four random points."""
+    rng = random.Random(3)
+    seen = [{"a": rng.random(), "b": rng.random()} for _ in range(4)]
+    policy = make_policy("gp-iso-lcb", pool_size=128)
+    picks: list[dict[str, Any]] = []
+    for decision in range(5):
+        state = CampaignState(PLANE, (Objective("target_fraction"),), tuple(Observation(p, two_objectives(p)) for p in seen),
+                              decision_index=decision, seed=5, constraints=constraints)
+        proposals = policy.propose(state, 2)
+        check_proposals(state, 2, proposals)
+        assert len(proposals) == 2 and all(p.fallback is None and "constraints" not in p.detail for p in proposals)
+        assert all(p.detail["constraints_modelled"] == len(constraints) for p in proposals)
+        picks += [dict(p.params) for p in proposals]
+        seen += picks[-2:]
+    return picks
+
+
+def test_gp_iso_lcb_proposes_feasible_points_under_an_outcome_constraint() -> None:
+    # the target peaks at (0.8, 0.2), where the impurity is 0.72: the unconstrained optimum is infeasible
+    feasible = {name: sum(two_objectives(p)["impurity_fraction"] <= 0.3 for p in lcb_run(c))
+                for name, c in (("free", ()), ("bounded", IMPURITY_AT_MOST))}
+    print(f"feasible picks of 10: {feasible}")
+    assert feasible["bounded"] >= feasible["free"] + 4, feasible
+
+
+def test_gp_iso_lcb_picks_the_most_likely_feasible_when_none_is_likely() -> None:
+    rng = random.Random(6)
+    grid = [{"a": i / 19, "b": j / 19} for i in range(20) for j in range(20)]
+    seen = rng.sample(grid, 6)
+    pending = (PendingExperiment({"a": 4 / 19, "b": 15 / 19}),)  # nearest the least impurity: still never proposed
+    impossible = (OutcomeConstraint("impurity_fraction", None, -0.2),)  # every impurity is >= 0
+    state = CampaignState(PLANE, (Objective("target_fraction"),), tuple(Observation(p, two_objectives(p)) for p in seen),
+                          pending, seed=4, constraints=impossible)
+    proposals = make_policy("gp-iso-lcb", candidates=grid).propose(state, 2)
+    check_proposals(state, 2, proposals)
+    assert len(proposals) == 2 and all(p.fallback is None for p in proposals)
+    for p in proposals:
+        assert p.detail["constraints"] == "no candidate likely feasible; most likely feasible chosen"
+        assert p.detail["p_feasible"] < 0.5 and p.params not in seen
+        assert two_objectives(p.params)["impurity_fraction"] < 0.15, p.params  # near (0.2, 0.8), not the target's peak
+    assert proposals[0].detail["p_feasible"] >= proposals[1].detail["p_feasible"]
+
+
+def test_likely_feasible_candidates_compete_on_score_and_the_rest_fill_by_probability() -> None:
+    values = torch.tensor([3.0, 2.0, 1.0, 0.0], dtype=torch.float64)
+    p_feasible = torch.tensor([0.9, 0.1, 0.2, FEASIBLE_THRESHOLD], dtype=torch.float64)
+    assert _select(values, p_feasible, 3, seed=0) == ([0, 3, 2], 2)
+    assert _select(values, None, 2, seed=0) == ([0, 1], 4)
+
+
+@pytest.mark.parametrize("name", ["rf-ei", "rl"])
+def test_policies_that_ignore_outcome_constraints_still_propose(name: str) -> None:
+    rng = random.Random(2)
+    seen = [{"a": rng.random(), "b": rng.random()} for _ in range(5)]
+    state = CampaignState(PLANE, (Objective("target_fraction"),), tuple(Observation(p, two_objectives(p)) for p in seen),
+                          seed=3, constraints=IMPURITY_AT_MOST)
+    proposals = make_policy(name, pool_size=64).propose(state, 2)
+    check_proposals(state, 2, proposals)
+    assert len(proposals) == 2
