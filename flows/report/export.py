@@ -133,7 +133,7 @@ def _folder(path: Path, what: str) -> None:
     if path.exists() and not path.is_dir():
         raise UsageError(f"{what} {path} is a file, not a folder")
     if not path.parent.is_dir():
-        raise UsageError(f"the folder of {what} {path} does not exist ({path.parent})")
+        raise UsageError(f"cannot write {what} {path}: folder {path.parent} does not exist (create it first)")
 
 
 def export_campaign(store: db.Store, campaign_id: int, fmt: str, output: Path | None = None, *,
@@ -159,7 +159,8 @@ def export_campaign(store: db.Store, campaign_id: int, fmt: str, output: Path | 
         output = Path(output)
         if output.is_dir():
             raise UsageError(f"--output {output} is a folder; give a file name such as {output / f'campaign.{fmt}'}")
-        _folder(output.parent, "the output folder")
+        if not output.parent.is_dir():
+            raise UsageError(f"cannot write {output}: folder {output.parent} does not exist (create it first)")
     folder = None
     if with_measurements:
         folder = Path(measurements) if measurements is not None else \
