@@ -20,6 +20,7 @@ import db
 from flows.campaign.pareto_report import feasible_ids, pareto_rows, pareto_table
 from flows.campaign.pause import status_label
 from lab.experiment import ExperimentState
+from lab.param_text import format_params
 
 __all__ = ["CampaignSummary", "summarise", "summary_markdown", "summary_tables"]
 
@@ -160,17 +161,6 @@ def _latency(hours: list[float]) -> dict[str, float]:
             "p90": ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))], "max": ordered[-1]}
 
 
-def _fmt_params(params: dict[str, Any]) -> str:
-    parts = []
-    for k, v in params.items():
-        if isinstance(v, dict):
-            v = " ".join(f"{e}{x:.3f}" for e, x in v.items())
-        elif isinstance(v, float):
-            v = f"{v:.1f}"
-        parts.append(f"{k}={v}")
-    return ", ".join(parts)
-
-
 def summary_tables(summary: CampaignSummary) -> list[Table]:
     """Rich tables: the best result, experiments per state, instruments, latency."""
     head = Table(title=f"Campaign {summary.campaign_id}: {summary.name} ({summary.status}, {summary.span_h:.1f} h)")
@@ -180,7 +170,7 @@ def summary_tables(summary: CampaignSummary) -> list[Table]:
         for k, v in summary.best["objectives"].items():
             head.add_row(k, f"{v:.3f}")
         head.add_row("reward", f"{summary.best['reward']:.3f}")
-        head.add_row("parameters", _fmt_params(summary.best["params"]))
+        head.add_row("parameters", format_params(summary.best["params"]))
         head.add_row("sample", str(summary.best["sample"]))
     else:
         head.add_row("(none yet)", "")
@@ -202,7 +192,7 @@ def summary_tables(summary: CampaignSummary) -> list[Table]:
         lat.add_row(f"{lh['n']:.0f}", f"{lh['median']:.1f}", f"{lh['p90']:.1f}", f"{lh['max']:.1f}")
     tables = [head, states, inst, lat]
     if len(summary.objectives) > 1:
-        tables.append(pareto_table(summary.pareto, summary.objectives, _fmt_params))
+        tables.append(pareto_table(summary.pareto, summary.objectives, format_params))
     if summary.deciders:
         who = Table(title="Who proposed the experiments")
         for col in ("policy", "version", "decisions", "proposals", "handed to a fallback"):
@@ -231,7 +221,7 @@ def summary_markdown(summary: CampaignSummary) -> str:
     """The summary as Markdown (for the Prefect UI)."""
     lines = [f"# Campaign {summary.campaign_id}: {summary.name}", "", f"Status **{summary.status}**, span {summary.span_h:.1f} h", ""]
     if summary.best:
-        lines += [f"Best: reward {summary.best['reward']:.3f} with {_fmt_params(summary.best['params'])}", ""]
+        lines += [f"Best: reward {summary.best['reward']:.3f} with {format_params(summary.best['params'])}", ""]
     lines += ["| state | count |", "|---|---|"] + [f"| {k} | {v} |" for k, v in summary.counts.items()]
     lines += ["", "| instrument | jobs | busy h | utilisation |", "|---|---|---|---|"]
     lines += [f"| {n} | {r['jobs']:.0f} | {r['busy_h']:.1f} | {100 * r['utilisation']:.0f}% |" for n, r in summary.utilisation.items()]

@@ -24,7 +24,7 @@ import db
 from flows.errors import CampaignControlError
 from lab.experiment import ExperimentState
 
-__all__ = ["WaitingBatch", "WaitingExperiment", "approve", "format_params", "format_predicted", "reject",
+__all__ = ["WaitingBatch", "WaitingExperiment", "approve", "format_predicted", "reject",
            "waiting_batches"]
 
 S = ExperimentState
@@ -84,20 +84,6 @@ def waiting_batches(store: db.Store, campaign_id: int) -> list[WaitingBatch]:
                                           detail.get("fallback")))
         out.append(WaitingBatch(d.index, d.made_at, d.policy, d.policy_version, tuple(rows)))
     return out
-
-
-def format_params(params: Mapping[str, Any]) -> str:
-    """Parameters on one line, compositions as element fractions: ``cations Ba 0.512 Ti 0.488, temperature_c 1023.4``."""
-    parts = []
-    for name, value in params.items():
-        if isinstance(value, Mapping):
-            text = " ".join(f"{element} {float(x):.3f}" for element, x in value.items())
-        elif isinstance(value, float):
-            text = f"{value:.1f}"
-        else:
-            text = str(value)
-        parts.append(f"{name} {text}")
-    return ", ".join(parts)
 
 
 def format_predicted(row: WaitingExperiment) -> str:

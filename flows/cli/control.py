@@ -16,9 +16,10 @@ from rich.console import Console
 import db
 from flows.campaign import control
 from flows.campaign.pause import MODE_WORDS, whereabouts
-from flows.campaign.review import format_params, format_predicted, waiting_batches
+from flows.campaign.review import format_predicted, waiting_batches
 from flows.cli.errors import friendly
 from flows.cli.options import DB_OPTION
+from lab.param_text import format_params
 
 __all__ = ["register"]
 

@@ -27,6 +27,7 @@ from flows.report.series import (
     reward_rows,
     timeline_bars,
 )
+from lab.param_text import format_params
 from lab.state import OutcomeConstraint
 
 __all__ = ["FIGURE_IDS", "TABLE_IDS", "render_html"]
@@ -84,18 +85,6 @@ def _time(at: datetime | None) -> str:
     return "" if at is None else f"{at:%Y-%m-%d %H:%M} UTC"
 
 
-def fmt_params(params: Mapping[str, Any]) -> str:
-    """Parameter values on one line (compositions as ``Ba0.500 Ti0.500``, floats to 1 decimal)."""
-    parts = []
-    for k, v in params.items():
-        if isinstance(v, Mapping):
-            v = " ".join(f"{e}{float(x):.3f}" for e, x in v.items())
-        elif isinstance(v, float):
-            v = f"{v:.1f}"
-        parts.append(f"{k}={v}")
-    return ", ".join(parts)
-
-
 def _parameter_range(p: Mapping[str, Any]) -> str:
     if p.get("type") == "composition":
         return ", ".join(f"{e} {lo:g}–{hi:g}" for e, (lo, hi) in dict(p.get("elements", {})).items()) + f" (sum {p.get('total', 1)})"
@@ -135,7 +124,7 @@ def _best(data: ReportData) -> str:
     names = [n for n, _ in data.objectives]
     top = sorted((e for e in data.experiments if e.reward is not None), key=lambda e: (-(e.reward or 0.0), e.number))[:TOP_RESULTS]
     rows = [(e.sample_id, e.state, float(e.reward or 0.0), *(float(e.objectives.get(n, float("nan"))) for n in names),
-             fmt_params(e.params)) for e in top]
+             format_params(e.params)) for e in top]
     return _section("sec-best", "Best so far",
                     _img("fig-best-so-far", figures.best_so_far_figure(best_by_number(data), best_by_time(data)),
                          "reward and best so far against experiment number and campaign time"),
@@ -211,7 +200,7 @@ def _experiments(data: ReportData) -> str:
     names = [n for n, _ in data.objectives]
     rows = [(e.sample_id, e.state, e.decision_index, f"{e.policy} {e.policy_version}",
              "" if e.reward is None else e.reward, *(e.objectives[n] if n in e.objectives else "" for n in names),
-             fmt_params(e.params), e.reason or "") for e in data.experiments]
+             format_params(e.params), e.reason or "") for e in data.experiments]
     return _section("sec-experiments", "Every experiment",
                     _table("tbl-experiments", ("sample", "state", "decision", "policy", "reward", *names, "parameters",
                                                "reason"), rows, "no experiments yet"))

@@ -7,9 +7,10 @@ import dataclasses
 from typer.testing import CliRunner
 
 import db
-from flows.campaign.review import WaitingExperiment, format_params, format_predicted
+from flows.campaign.review import WaitingExperiment, format_predicted
 from flows.cli.app import app
 from lab.experiment import ExperimentState
+from lab.param_text import format_params
 from lab.search_space import CategoricalParameter, ContinuousParameter, SearchSpace
 from lab.state import CampaignState, Objective, Observation, RejectedProposal
 from policies.candidates import CandidateSet
@@ -49,7 +50,7 @@ def test_reject_one_batch_approve_another_and_only_that_one_runs(store: db.Store
     first = experiments_of(store, cid, 0)
     for e in first + experiments_of(store, cid, 1):
         ba = e.params["cations"]["Ba"]
-        assert f"{e.sample_id}  cations Ba {ba:.3f} Ti " in out and f"temperature_c {e.params['temperature_c']:.1f}" in out
+        assert f"{e.sample_id}  cations=Ba{ba:.3f} Ti" in out and f"temperature_c={e.params['temperature_c']:.1f}" in out
     assert out.count("predicted: —") == 5  # sobol has no model, so no prediction
 
     code, out = lab(store, "reject", str(cid), "--decision", "0", "--reason", "Ba-rich corner is known to be bad")
@@ -134,7 +135,7 @@ def test_the_gp_policy_never_proposes_a_rejected_point_and_states_its_prediction
 
 def test_proposals_read_as_a_scientist_writes_them() -> None:
     params = {"cations": {"Ba": 0.5123, "Ti": 0.4877}, "temperature_c": 1023.44, "dwell_h": 3, "atmosphere": "O2"}
-    assert format_params(params) == "cations Ba 0.512 Ti 0.488, temperature_c 1023.4, dwell_h 3, atmosphere O2"
+    assert format_params(params) == "cations=Ba0.512 Ti0.488, temperature_c=1023.4, dwell_h=3, atmosphere=O2"
     gp = WaitingExperiment("C1-E5", params, {"of": "reward", "mean": 0.8123, "std": 0.05}, None)
     early = WaitingExperiment("C1-E6", params, None, "sobol")
     assert (format_predicted(gp), format_predicted(early)) == ("reward 0.812 ± 0.050", "— (sobol fallback)")
