@@ -2,7 +2,7 @@
 
 Here: ``lab demo``, ``lab queue SPEC``, ``lab run SPEC``, ``lab worker``. The other command groups live in
 their own modules under :mod:`flows.cli`, each added here through its ``register`` (``lab status``,
-``pause``/``resume``/``cancel``/``approve``, ``relabel``, ``simulate``, ``train``/``update``/``policies``, ``forecast``, ``ui``, ``bench``, ``instruments``).
+``pause``/``resume``/``cancel``/``approve``, ``relabel``, ``simulate``, ``train``/``update``/``policies``, ``forecast``, ``server``/``ui``, ``bench``, ``instruments``).
 Errors a user can cause (a bad spec, an unknown campaign, an unreachable database) print one clear
 message and exit with status 2; nothing is written to the store for a bad spec.
 """
@@ -40,6 +40,7 @@ from flows.cli.bench_fuzz import register as register_fuzz_benchmark  # noqa: E4
 from flows.cli.bench_pools import register as register_pool_benchmarks  # noqa: E402
 from flows.cli.bench_rl import register as register_rl_benchmark  # noqa: E402
 from flows.cli.control import register as register_control  # noqa: E402
+from flows.cli.deploy import register as register_deploy  # noqa: E402
 from flows.cli.errors import friendly  # noqa: E402
 from flows.cli.export import register as register_export  # noqa: E402
 from flows.cli.forecast import register as register_forecast  # noqa: E402
@@ -48,10 +49,10 @@ from flows.cli.notify_file import NOTIFY_OPTION, notify_config  # noqa: E402
 from flows.cli.options import DB_OPTION, LAB_OPTION  # noqa: E402
 from flows.cli.relabel import register as register_relabel  # noqa: E402
 from flows.cli.report import register as register_report  # noqa: E402
+from flows.cli.server import register as register_server  # noqa: E402
 from flows.cli.simulate import register as register_simulate  # noqa: E402
 from flows.cli.status import register as register_status  # noqa: E402
 from flows.cli.training import register as register_training  # noqa: E402
-from flows.cli.ui import register as register_ui  # noqa: E402
 from lab.spec import CampaignSpec, example_path, load_spec  # noqa: E402
 
 app = typer.Typer(help="Self-driving lab controller: queue, run and watch materials-discovery campaigns.",
@@ -214,7 +215,8 @@ def _update(store: db.Store, cid: int, progress: Progress, bar: TaskID) -> None:
 
 # each command group registers itself, after the commands above so that `lab --help` lists those first
 for add_commands in (register_status, register_control, register_relabel, register_simulate, register_training,
-                     register_forecast, register_report, register_export, register_ui):
+                     register_forecast, register_report, register_export, register_server,
+                     register_deploy):
     add_commands(app)
 
 

@@ -1,7 +1,9 @@
 """``lab train``, ``lab update`` and ``lab policies``: train, improve and list the RL policy.
 
 * ``lab train [--config FILE] [--device cuda|cpu] [--run-dir DIR] [--resume]`` trains with a
-  progress bar, checkpoints every few iterations, and publishes the result to the store.
+  progress bar, checkpoints every few iterations, and publishes the result to the store (the same
+  training as the ``rl-train`` flow that ``lab deploy`` puts on the ``training`` pool:
+  :mod:`flows.training.train_flow`).
 * ``lab update [--campaign ID] [--when-ready N] [--notify FILE]`` runs the gated off-policy update (a
   Prefect flow) and notifies its outcome (``policy_published``/``policy_rejected``) as the notify file asks.
 * ``lab policies`` lists the stored RL versions with their parent and gate metrics.
@@ -45,7 +47,6 @@ def train_command(config: Optional[Path] = typer.Option(None, "--config", help="
     """Train the RL policy on simulated campaigns (imitation of each task's best teacher, then PPO) and publish it."""
     from flows.training.config import load_train_config
     from flows.training.train import train
-    from lab.clock import WallClock
 
     cfg = load_train_config(config)
     store = None if no_publish else db.open_store(url)
@@ -66,13 +67,10 @@ def train_command(config: Optional[Path] = typer.Option(None, "--config", help="
                   f"steps/s); held-out score {result.score:.4f}")
     console.print(f"policy file {result.policy_file}; learning curve {where / 'curve.jsonl'} (`lab forecast {where}`)")
     if store is not None:
-        from policies.rl.checkpoint import PolicyBundle
+        from flows.training.train_flow import publish_trained
 
-        bundle = PolicyBundle.load(result.policy_file)
-        publish_rl_bundle(store, bundle, WallClock().now(), metrics={
-            "held_out_score": result.score, "env_steps": result.env_steps, "device_seconds": result.device_seconds,
-            "device": result.device, "run_dir": str(where)})
-        console.print(f"published rl version {bundle.version} to {store.masked_url}")
+        version = publish_trained(store, result, where)
+        console.print(f"published rl version {version} to {store.masked_url}")
         store.dispose()
 
 
