@@ -5,7 +5,10 @@ subprocess on its own machine):
 
 * ``instruments``, served on the instrument hosts: the ``worker`` flow
   (:func:`flows.campaign.worker.worker_flow`: claims and runs campaigns on the instruments of its
-  lab file), deployment ``worker/lab-worker``.
+  lab file), deployment ``worker/lab-worker``. A run names its ``worker_id`` and ``lab_file`` (a
+  path on the host that runs it); the pool gives a run to whichever of its Prefect workers polls
+  first, so a lab with several instrument hosts runs ``lab worker --lab-file hostN.toml`` as a
+  service on each instead, and keeps the deployment for a single instrument host.
 * ``training``, served on the GPU machine: the ``rl-update`` flow
   (:func:`flows.training.update_flow.update_flow`, what ``lab update`` runs), deployment
   ``rl-update/lab-update``, and the ``rl-train`` flow (:func:`flows.training.train_flow.train_flow`,
@@ -36,7 +39,7 @@ from prefect import Flow
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectNotFound
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_URL, load_current_profile, temporary_settings
 from prefect.utilities.callables import parameter_schema
 from prefect.workers.process import ProcessWorker
 
@@ -95,7 +98,9 @@ def package_root() -> Path:
 
 @contextmanager
 def _client(api: str | None) -> Iterator[SyncPrefectClient]:
-    api = api or os.environ.get("PREFECT_API_URL")
+    # the environment, else the active Prefect profile (`prefect config set PREFECT_API_URL=...`); never a
+    # temporary server of this process, which would vanish with it
+    api = api or os.environ.get("PREFECT_API_URL") or load_current_profile().settings.get(PREFECT_API_URL)
     if not api:
         raise UsageError("no Prefect server named: pass --api http://HOST:4200/api or set PREFECT_API_URL "
                          "(start one with `lab server`)")
@@ -136,7 +141,8 @@ def deploy(api: str | None = None, store: str | None = None) -> list[Deployed]:
     """Create the pools (if absent) and create or update the deployments (see the module docstring).
 
     Args:
-        api: the Prefect API (``http://HOST:4200/api``); ``None``: ``PREFECT_API_URL``.
+        api: the Prefect API (``http://HOST:4200/api``); ``None``: ``PREFECT_API_URL`` (the environment's,
+            else the active Prefect profile's).
         store: a store handle (no password) for every deployment's default ``store`` parameter.
 
     Raises:

@@ -121,10 +121,13 @@ def test_deploy_creates_the_pools_and_deployments_and_a_second_run_changes_nothi
     assert len(json.loads(post(f"{api}/work_pools/filter", {"limit": 50, "offset": 0}))) == 2
 
 
-def test_deploy_without_a_server_says_so_in_one_line() -> None:
+def test_deploy_without_a_server_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     nobody = f"http://127.0.0.1:{free_port()}/api"
     result = CliRunner().invoke(app, ["deploy", "--api", nobody])
     assert result.exit_code == 2 and f"no Prefect server answers at {nobody}" in result.output, result.output
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # never Prefect's temporary server: it would vanish at exit
+    unnamed = CliRunner().invoke(app, ["deploy"])
+    assert unnamed.exit_code == 2 and "no Prefect server named" in unnamed.output and "lab server" in unnamed.output
 
 
 @pytest.mark.postgres
