@@ -31,7 +31,7 @@ from simulators.spectrometer import SpectrometerSimulator
 #: Driver read timeout in these tests (seconds); faults cost about this much each.
 TIMEOUT_S = 0.5
 #: Delay of injected late replies (real seconds), beyond the driver timeout.
-LATE_S = 0.8
+LATE_S = 1.5  # a margin of 1 s: a busy machine may start the read late after the write
 #: The default 2-theta grid of the materials world: 10-80 degrees by 0.02 (3501 points).
 GRID = 10.0 + 0.02 * np.arange(3501)
 
