@@ -26,7 +26,7 @@ from instruments.spectrometer import SpectrometerLimits, UvVisSpectrometer
 from instruments.transport import SerialTransport
 from lab.instrument_kind import InstrumentKind
 
-__all__ = ["KINDS", "Limits", "make_limits", "open_instrument", "step_limit_problems"]
+__all__ = ["KINDS", "Limits", "make_limits", "open_instrument", "step_duration_s", "step_limit_problems"]
 
 #: The driver classes: each is built as ``cls(transport, limits, name=name)``.
 DriverClass = type[BoxFurnace | DosingStation | Diffractometer | UvVisSpectrometer]
@@ -69,6 +69,21 @@ def open_instrument(kind: str | InstrumentKind, url: str, name: str, *, timeout:
         settings = serial if isinstance(serial, SerialSettings) else serial_settings(serial)
     transport = SerialTransport(url, settings=settings)
     return driver_cls(transport, built, name=name)  # type: ignore[arg-type]  # make_limits built this kind's class
+
+
+def step_duration_s(kind: str | InstrumentKind, command: Mapping[str, Any]) -> float:
+    """The expected duration of a step on an instrument of ``kind`` (seconds), with none of that kind connected.
+
+    The kind's own driver computes it (:meth:`~instruments.protocol.StepDriver.step_duration_s`
+    does no I/O), on an instance built without a transport, so nothing can be sent: a lab split
+    across hosts plans a step whose instrument another host holds.
+
+    Raises:
+        ValueError: unknown kind.
+    """
+    driver_cls = _kind(kind)[0]
+    unconnected: StepDriver = driver_cls.__new__(driver_cls)
+    return float(unconnected.step_duration_s(command))
 
 
 def _kind(kind: str | InstrumentKind) -> tuple[DriverClass, type]:

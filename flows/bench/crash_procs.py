@@ -137,19 +137,21 @@ class WorkerProcess:
         once: pass ``--once`` (stop when the queue is empty); otherwise it runs until :meth:`stop`.
         max_campaigns: ``--max-campaigns``.
         lease_s: ``--lease-s`` (wall-clock seconds).
+        pool: ``--pool`` (the Prefect work pool it serves), if given.
     """
 
     #: The name of the single worker (``lab bench crash --workers 1``); worker ``i`` of several is ``NAME-i``.
     NAME = "crash-bench-worker"
 
     def __init__(self, lab_file: Path, url: str, home: Path, api_url: str, log_path: Path, *, name: str = NAME,
-                 once: bool = True, max_campaigns: int = 4, lease_s: float = 120.0) -> None:
+                 once: bool = True, max_campaigns: int = 4, lease_s: float = 120.0, pool: str | None = None) -> None:
         env = {**os.environ, "LAB_HOME": str(home), "PREFECT_HOME": str(home / "prefect"), "PREFECT_API_URL": api_url,
                "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL"}
         env.pop("LAB_DATABASE_URL", None)
         args = [sys.executable, "-m", "flows.cli.app", "worker", "--lab-file", str(lab_file), "--db", url,
                 "--name", name, "--max-campaigns", str(max_campaigns), "--lease-s", f"{lease_s:g}"]
         args += ["--once"] if once else []
+        args += ["--pool", pool] if pool else []
         self.log_path = log_path
         self.started = time.monotonic()
         with open(log_path, "ab") as log:

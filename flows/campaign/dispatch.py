@@ -72,9 +72,13 @@ class StepDispatcher:
     _wall: WallClock = field(default_factory=WallClock, init=False)
 
     def poll(self) -> None:
-        """Poll every step in flight; store finished jobs' results, resend unknown intents, lose the hopeless."""
+        """Poll every step in flight on these instruments; store finished jobs' results, resend unknown intents, lose the hopeless.
+
+        A step in flight on an instrument not among ``instruments`` is another host's to poll
+        (:mod:`flows.campaign.hosting`).
+        """
         with self.store.session() as s:
-            steps = db.open_steps(s, self.campaign_id)
+            steps = [st for st in db.open_steps(s, self.campaign_id) if st.instrument is None or st.instrument in self.instruments]
         for step in steps:
             name = _held_by(step)
             if not self.health.usable(name):

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import db
-from flows.campaign import instrument_calls as calls
 from flows.campaign import milestones, pause
 from flows.campaign.analysis import analyse_experiment
 from flows.campaign.dispatch import StepDispatcher, has_open_step
 from flows.campaign.failure import final_status
+from flows.campaign.hosting import dispatch_candidates, is_split, send_to_free, step_seconds
 from flows.campaign.instrument_health import InstrumentHealth
 from flows.campaign.lease import LEASE_S
 from flows.errors import MissingInstruments
@@ -88,6 +88,8 @@ class CampaignEngine:
         worker_id: who holds the campaign (checked against the store on every tick).
         lease_s: a holder whose lease was last renewed longer ago than this (wall-clock seconds) is gone.
         health: which instruments answer (one per worker, shared by its campaigns).
+        other_hosts: instruments of the campaign missing from ``instruments`` are held by other hosts,
+            which run their steps (:mod:`flows.campaign.hosting`); ``False``: they must all be here.
     """
 
     store: db.Store
@@ -100,6 +102,7 @@ class CampaignEngine:
     worker_id: str = "engine"
     lease_s: float = LEASE_S
     health: InstrumentHealth = field(default_factory=InstrumentHealth)
+    other_hosts: bool = False
     _lease_clock: WallClock = field(default_factory=WallClock, init=False)
     _waiting_for_people: bool = field(default=False, init=False)
 
@@ -110,9 +113,10 @@ class CampaignEngine:
         roles = self.spec.instruments
         self.kinds: dict[str, list[str]] = {str(k): names for k, names in roles.by_kind().items()}
         missing = [n for names in self.kinds.values() for n in names if n not in self.instruments]
-        if missing:
+        if missing and not (self.other_hosts and is_split(self.kinds, self.instruments)):
             raise MissingInstruments(f"campaign {self.campaign_id} needs instruments {missing}, which are not connected "
                              f"(connected: {sorted(self.instruments)})")
+        self.local = {k: [n for n in names if n in self.instruments] for k, names in self.kinds.items()}
         self.dispatcher = StepDispatcher(self.store, self.campaign_id, self.instruments, self.clock,
                                          self.settings.deadline_factor, self.settings.deadline_min_s, self.on_event,
                                          self.health, worker_id=self.worker_id)
@@ -226,22 +230,9 @@ class CampaignEngine:
     def _dispatch(self, pause_mode: str | None = None) -> None:
         with self.store.session() as s:
             busy = set(db.busy_instruments(s))
-            candidates = []
-            for exp in db.list_experiments(s, self.campaign_id, states=list(ACTIVE)):
-                if has_open_step(s, exp.id):
-                    continue
-                if pause.held_back(s, exp, self.spec.approval_required, pause_mode) is not None:
-                    self._waiting_for_people = True
-                    continue
-                step = db.next_planned_step(s, exp.id)
-                if step is not None:
-                    candidates.append(step)
-        for step in candidates:
-            free = [n for n in self.kinds[step.instrument_kind] if n not in busy and self.health.usable(n)]
-            if not free:
-                continue
-            busy.add(free[0])
-            self.dispatcher.claim_and_send(step, free[0])
+            candidates, held = dispatch_candidates(s, self.campaign_id, self.spec.approval_required, pause_mode)
+        self._waiting_for_people |= held
+        send_to_free(self.dispatcher, candidates, self.local, busy, self.health)  # other hosts send the rest
 
     # -- proposals ------------------------------------------------------------------------------------
     def _may_propose(self) -> bool:
@@ -279,8 +270,8 @@ class CampaignEngine:
             return
         plans = [plan_steps(p.params, self.spec.workflow) for p in proposals]
         # the batch's expected end: its longest experiment run back to back, without queueing
-        work_s = max(sum(calls.expected_duration_s(self.instruments[self.kinds[st.instrument_kind][0]],
-                                                   st.command) for st in plan) for plan in plans)
+        work_s = max(sum(step_seconds(self.instruments, self.kinds[st.instrument_kind], st.instrument_kind, st.command)
+                         for st in plan) for plan in plans)
         expected = now + timedelta(seconds=work_s)
         deadline = expected + timedelta(seconds=max(self.settings.deadline_min_s, work_s))
         with self.store.session() as s:

@@ -8,6 +8,12 @@ those whose worker's lease lapsed. It ticks their engines in turn on one set of 
 shared through the ledger: a step is only dispatched to an instrument no other step holds,
 whichever campaign it belongs to, so the furnaces act as slots and the diffractometer as a queue.
 
+**A lab across hosts.** A worker on a lab file serves the instruments the file names. A campaign
+naming instruments of other hosts runs there too: its engine leaves their steps planned, and a
+:class:`~flows.campaign.hosting.StepHost` on every worker sends, polls and collects the steps of
+other workers' campaigns on its own instruments (:mod:`flows.campaign.hosting`; instrument names
+are unique across hosts).
+
 **One campaign fails alone.** Anything a campaign raises while it is set up or ticked (its policy
 does not load, its spec does not fit this lab, its code raised) marks *that* campaign ``failed``
 with the reason in one line (:func:`~flows.campaign.failure.fail_campaign`), and the worker goes on
@@ -38,6 +44,7 @@ from flows.campaign import instrument_calls, milestones, shutdown
 from flows.campaign.artifacts import publish_summary
 from flows.campaign.engine import ENDED, PEOPLE_NAP_S, CampaignEngine, EngineSettings
 from flows.campaign.failure import fail_campaign, one_line
+from flows.campaign.hosting import StepHost
 from flows.campaign.instrument_health import InstrumentHealth
 from flows.campaign.lease import LEASE_S, WorkerLease
 from flows.campaign.policy_source import build_policy
@@ -69,6 +76,9 @@ class Worker:
         lease: this worker's name and lease (already acquired).
         max_campaigns: most campaigns run side by side.
         notifier: sends notifications after each round (see :mod:`flows.notify.notifier`).
+
+    On a lab file (not the simulated lab) it is also a step host for other workers' campaigns
+    (``host``): their steps on its instruments go out, are polled and collected here.
     """
 
     store: db.Store
@@ -79,6 +89,11 @@ class Worker:
     health: InstrumentHealth = field(default_factory=InstrumentHealth)
     finished: list[tuple[int, str]] = field(default_factory=list)
     notifier: Notifier | None = None
+    host: StepHost | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if not self.rig.simulated:  # a simulated lab is this process's own: nobody else's steps can run on it
+            self.host = StepHost(self.store, self.rig.instruments, self.rig.clock, self.health, self.worker_id)
 
     @property
     def worker_id(self) -> str:
@@ -106,7 +121,8 @@ class Worker:
         settings = EngineSettings(poll_interval_s=3600.0 if self.rig.simulated else 60.0)
         return CampaignEngine(self.store, info.id, self.rig.instruments, self.rig.clock,
                               build_policy(spec.policy.name, spec.policy.options, self.store), settings,
-                              worker_id=self.worker_id, lease_s=self.lease.lease_s, health=self.health)
+                              worker_id=self.worker_id, lease_s=self.lease.lease_s, health=self.health,
+                              other_hosts=self.host is not None)
 
     def _fail(self, campaign_id: int, exc: BaseException) -> None:
         reason = one_line(exc)
@@ -135,15 +151,20 @@ class Worker:
                 self.finished.append((cid, status))
                 if status != "released":
                     publish_summary(self.store, cid, self.rig.clock.now())
+        if self.host is not None:
+            self.host.round(held=set(self.engines))
 
     def wait(self) -> None:
         """Wait for the earliest expected event of any campaign (or nap when nothing can happen)."""
         clock = self.rig.clock
         dues = [d for d in (e.next_due() for e in self.engines.values()) if d is not None]
-        if not self.engines:
+        hosting = self.host is not None and self.host.serving
+        if self.host is not None and (due := self.host.next_due()) is not None:
+            dues.append(due)
+        if not self.engines and not hosting:
             time.sleep(IDLE_NAP_S)
             return
-        if not dues and all(e.waiting_for_people for e in self.engines.values()):
+        if not dues and not hosting and all(e.waiting_for_people for e in self.engines.values()):
             time.sleep(PEOPLE_NAP_S)
             return
         now = clock.now()
@@ -188,7 +209,7 @@ class Worker:
 @flow(name="worker", log_prints=False, validate_parameters=False)
 def worker_flow(worker_id: str, store: str | None = None, lab_file: str | None = None,
                 max_campaigns: int = 4, once: bool = False, lease_s: float = LEASE_S,
-                notify_file: str | None = None) -> list[tuple[int, str]]:
+                notify_file: str | None = None, pool: str | None = None) -> list[tuple[int, str]]:
     """Run queued campaigns until stopped; returns (campaign id, final status) of those it ended.
 
     Args:
@@ -199,6 +220,8 @@ def worker_flow(worker_id: str, store: str | None = None, lab_file: str | None =
         once: stop when the queue is empty instead of waiting.
         lease_s: seconds after which another worker may take over this one's campaigns.
         notify_file: a notify file (:mod:`flows.notify.config`); ``None``: no notifications.
+        pool: the Prefect work pool this worker serves (``instruments`` on an instrument host), kept
+            with the flow run's parameters so the Prefect UI shows it; it changes nothing else.
 
     An error ends the flow run ``Failed`` with its one-line message (no traceback in the log) and
     is raised to the caller as it was.

@@ -136,12 +136,17 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
            lease_s: float = typer.Option(LEASE_S, "--lease-s", min=5.0, help="Seconds (wall clock) after which another "
                                          "worker may take over the campaigns of one that stopped renewing."),
            notify: Optional[Path] = NOTIFY_OPTION,
+           pool: Optional[str] = typer.Option(None, "--pool", help="The Prefect work pool this worker serves (e.g. "
+                                              "instruments): shown and kept with its flow run; optional."),
            quiet: bool = typer.Option(False, "--quiet", help="No event lines or progress bars.")) -> None:
     """Run queued campaigns, several at once on the shared lab, until stopped (Ctrl-C or SIGTERM stops cleanly).
 
     Prints one line per event (claims, decisions, results, faults, ends) and a progress bar per
-    campaign; sends the notifications the notify file asks for.
+    campaign; sends the notifications the notify file asks for. On a lab split across hosts, run one
+    per instrument host with its own lab file: each step runs on the host holding its instrument.
     """
+    from prefect import tags as prefect_tags
+
     from flows.campaign.worker import worker_flow
     from flows.cli.worker_display import WorkerDisplay
     notifications = notify_config(notify)  # a bad notify file fails here, in one line per problem
@@ -152,14 +157,16 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
     # set even when started from a script that ignores SIGINT; SIGTERM (systemd, kill) stops cleanly too
     shutdown.install(lambda: console.print("stopping after this round (Ctrl-C again to stop at once)"))
     me = name or default_worker_name()
-    console.print(f"worker {me} on {store.masked_url} ({'lab file ' + str(lab_file) if lab_file else 'simulated lab'}); Ctrl-C to stop")
+    where = f"lab file {lab_file}" if lab_file else "simulated lab"
+    console.print(f"worker {me} on {store.masked_url} ({where}{f'; pool {pool}' if pool else ''}); Ctrl-C to stop")
     if notifications is not None:
         console.print(notifications.describe(), highlight=False)
     display = WorkerDisplay(store, console, enabled=not quiet).start()
     try:
-        ended = worker_flow(me, store=store.handle, lab_file=str(lab_file) if lab_file else None,
-                            max_campaigns=max_campaigns, once=once, lease_s=lease_s,
-                            notify_file=notifications.source if notifications else None)
+        with prefect_tags(*([f"pool:{pool}"] if pool else [])):
+            ended = worker_flow(me, store=store.handle, lab_file=str(lab_file) if lab_file else None,
+                                max_campaigns=max_campaigns, once=once, lease_s=lease_s,
+                                notify_file=notifications.source if notifications else None, pool=pool)
     except KeyboardInterrupt:
         shutdown.request_stop()
         display.stop()
