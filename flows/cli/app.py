@@ -39,6 +39,7 @@ from flows.cli.bench_faults import register as register_fault_benchmark  # noqa:
 from flows.cli.bench_fuzz import register as register_fuzz_benchmark  # noqa: E402
 from flows.cli.bench_pools import register as register_pool_benchmarks  # noqa: E402
 from flows.cli.bench_rl import register as register_rl_benchmark  # noqa: E402
+from flows.cli.bench_scale import register as register_scale_benchmark  # noqa: E402
 from flows.cli.control import register as register_control  # noqa: E402
 from flows.cli.deploy import register as register_deploy  # noqa: E402
 from flows.cli.errors import friendly  # noqa: E402
@@ -59,9 +60,9 @@ app = typer.Typer(help="Self-driving lab controller: queue, run and watch materi
                   no_args_is_help=True, add_completion=False)
 app.add_typer(instruments_app, name="instruments", help="Check the instruments: `lab instruments selftest`.")
 for add_bench_commands in (register_pool_benchmarks, register_crash_benchmark, register_rl_benchmark,
-                           register_fault_benchmark, register_fuzz_benchmark):
+                           register_fault_benchmark, register_fuzz_benchmark, register_scale_benchmark):
     add_bench_commands(bench_app)
-app.add_typer(bench_app, name="bench", help="Benchmarks: `lab bench throughput`, `pools`, `latency`, `crash`, `faults`, `fuzz`.")
+app.add_typer(bench_app, name="bench", help="Benchmarks: `lab bench throughput`, `pools`, `latency`, `crash`, `faults`, `fuzz`, `scale`.")
 console = Console()
 
 
