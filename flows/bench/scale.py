@@ -34,7 +34,9 @@ are split across the workers by their own claims (``--max-campaigns`` = ceil(C /
 * ``throughput_ratio``: experiments completed in the window over the physical limit
   (:func:`~flows.bench.scale_lab.scale_limit`), beside ``ideal_ratio`` (a perfect scheduler's);
 * ``double_claims`` (:mod:`flows.bench.double_claims`; per host in the split model), ``lag_min`` (how far the controller trailed
-  the instruments), ``database_cpu_s`` (the PostgreSQL backends', a lower bound), ``load_average``.
+  the instruments), ``database_cpu_s`` (the PostgreSQL backends', a lower bound), ``other_cpu_s``
+  (this process, which serves the simulated lab, and the bench's Prefect server, over the window),
+  ``worker_cores`` (the workers' CPU seconds per real second of the window), ``load_average``.
 
 **Targets** (:func:`~flows.bench.scale_figures.targets`): controller time at most 1 % of instrument time (both fractions, every
 run); throughput does not fall as workers are added (each ratio at least the previous one's minus
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -63,7 +66,7 @@ from flows.bench.double_claims import audit_claims, read_intents
 from flows.bench.machine import machine_info
 from flows.bench.scale_figures import MODELS, ScaleConfig, row, targets
 from flows.bench.scale_lab import auto_budget, lab_shape, scale_limit, scale_spec
-from flows.bench.scale_measure import BENCH_APP, backend_cpu_s, ledger_window, proc_cpu_s
+from flows.bench.scale_measure import BENCH_APP, backend_cpu_s, child_pids, ledger_window, proc_cpu_s
 from flows.bench.scale_split import audit_by_host, split_lab_files
 from flows.bench.scale_workers import ScaleWorker, wait_registered
 from flows.campaign.runtime import served_simulated_lab
@@ -98,6 +101,14 @@ def _ended(store: db.Store, campaigns: list[int]) -> bool:
         return all(db.get_campaign(s, cid).status in ("completed", "cancelled", "failed") for cid in campaigns)
 
 
+def _others() -> dict[str, float]:
+    """CPU seconds so far of this process (the served lab's simulators, the bench's reads) and of the Prefect server."""
+    seconds = {"simulated_lab_and_bench": proc_cpu_s(os.getpid())}
+    servers = child_pids(os.getpid(), "prefect.server")
+    seconds["prefect_server"] = proc_cpu_s(servers[0]) if servers else None
+    return {k: v for k, v in seconds.items() if v is not None}
+
+
 def _in_window(final: dict[str, Any], before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """A worker's rounds, round seconds and commit latencies between two live readings of its probe."""
     lo, hi = before.get("commits", 0), after.get("commits", 0)
@@ -129,7 +140,7 @@ def run_once(cfg: ScaleConfig, workers: int, base_url: str, api_url: str, folder
         procs = [ScaleWorker(folder, f, url, api_url, name, per_worker, cfg.lease_s) for f, name in zip(files, names)]
         stack.callback(lambda: [p.stop() for p in procs])
         startup_s = wait_registered(store, procs)
-        cpu0, live0 = [proc_cpu_s(p.proc.pid) or 0.0 for p in procs], [p.live() for p in procs]
+        cpu0, live0, others0 = [proc_cpu_s(p.proc.pid) or 0.0 for p in procs], [p.live() for p in procs], _others()
         with store.session() as s:
             cids = [db.create_campaign(s, name=spec.name, spec_toml=text, spec=spec.to_store_dict(), seed=spec.seed,
                                        reward=spec.reward_definition(), at=lab.clock.now()) for text, spec in specs]
@@ -137,25 +148,27 @@ def run_once(cfg: ScaleConfig, workers: int, base_url: str, api_url: str, folder
             f"({cfg.model}, {cfg.policy}): up in {startup_s:.1f} s; running {cfg.hours:g} simulated hours at {cfg.speed:g}x")
         queued = time.perf_counter()
         t0 = _first_proposal(store, cids, FIRST_PROPOSAL_TIMEOUT_S)
-        timing = {"startup_s": startup_s, "first_proposal_s": time.perf_counter() - queued}
+        timing: dict[str, Any] = {"startup_s": round(startup_s, 2),
+                                  "first_proposal_s": round(time.perf_counter() - queued, 2)}
         end = t0 + timedelta(hours=cfg.hours)
         while lab.clock.now() < end and not _ended(store, cids):
             time.sleep(min(1.0, max((end - lab.clock.now()).total_seconds() / cfg.speed, 0.05)))
         stop_at = lab.clock.now()
-        cpu1, live1 = [proc_cpu_s(p.proc.pid) or 0.0 for p in procs], [p.live() for p in procs]
+        cpu1, live1, others1 = [proc_cpu_s(p.proc.pid) or 0.0 for p in procs], [p.live() for p in procs], _others()
         database_cpu = backend_cpu_s(store, str(make_url(url).database))
         stopping = time.perf_counter()
         for p in procs:
             p.terminate()  # all at once: each finishes its round, then they are waited for
         for p in procs:
             p.stop()
-        timing["stop_s"] = time.perf_counter() - stopping
+        timing["stop_s"] = round(time.perf_counter() - stopping, 2)
         probes = [_in_window(p.probe(), a, b) for p, a, b in zip(procs, live0, live1)]
         ledger = ledger_window(store, cids, t0, end, stop_at)
         intents = read_intents(store, cids)
         claims = audit_by_host(intents, share_of, names, cfg.lease_s) if share_of \
             else audit_claims(intents, cfg.lease_s).to_dict()
     window_h = (stop_at - t0).total_seconds() / 3600.0
+    timing["other_cpu_s"] = {k: round(others1[k] - others0[k], 3) for k in others0 if k in others1}
     return row(cfg, workers, shape.to_dict(), budget, limit, ledger, claims, probes,
                [b - a for a, b in zip(cpu0, cpu1)], window_h, timing, database_cpu, time.perf_counter() - t_start)
 

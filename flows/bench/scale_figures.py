@@ -65,11 +65,12 @@ class ScaleConfig:
 
 def row(cfg: ScaleConfig, workers: int, shape: dict[str, int], budget: int, limit: dict[str, Any],
          ledger: dict[str, Any], claims: dict[str, Any], probes: list[dict[str, Any]], cpu: list[float],
-         window_h: float, timing: dict[str, float], database_cpu: float | None, wall_s: float) -> dict[str, Any]:
+         window_h: float, timing: dict[str, Any], database_cpu: float | None, wall_s: float) -> dict[str, Any]:
     """One run's JSON entry (see :mod:`flows.bench.scale`).
 
     ``cpu`` is each worker's CPU seconds over the window; ``timing`` the real seconds of the run's
-    phases (``startup_s``: spawn to every name taken, ``first_proposal_s``, ``stop_s``).
+    phases (``startup_s``: spawn to every name taken, ``first_proposal_s``, ``stop_s``) and the CPU
+    seconds of the other processes over the window (``other_cpu_s``).
     """
     controller = sum(cpu)
     busy_s = ledger["busy_h"] * 3600.0
@@ -87,7 +88,8 @@ def row(cfg: ScaleConfig, workers: int, shape: dict[str, int], budget: int, limi
         "experiments_per_campaign": budget, "hours": cfg.hours, "speed": cfg.speed, "seed": cfg.seed,
         "quick": cfg.quick, "lab": shape, "model": cfg.model, "model_text": MODELS[cfg.model],
         "controller_fraction": round(fraction, 7), "controller_fraction_real_time": round(projected, 7),
-        "controller_cpu_s": round(controller, 3), "controller_cpu_s_by_worker": [round(c, 3) for c in cpu],
+        "controller_cpu_s": round(controller, 3),
+        "worker_cores": round(controller / (window_h * 3600.0 / cfg.speed), 3) if window_h else None, "controller_cpu_s_by_worker": [round(c, 3) for c in cpu],
         "cpu_s_outside_window": [round(p["cpu_s"] - c, 3) if p.get("cpu_s") is not None else None
                                  for p, c in zip(probes, cpu)],
         "clean_exits": sum(1 for p in probes if p.get("clean_exit")),
@@ -102,7 +104,7 @@ def row(cfg: ScaleConfig, workers: int, shape: dict[str, int], budget: int, limi
         "throughput_ratio": round(ledger["completed"] / value, 4) if value else 0.0,
         "ideal_ratio": limit["ideal_ratio"], "completed_per_hour": round(ledger["completed"] / cfg.hours, 3),
         "limit_per_hour": limit["per_hour"], "double_claims": claims["double_claims"], "claims": claims,
-        "ledger": ledger, "limit": limit, "window_h": round(window_h, 3), **{k: round(v, 2) for k, v in timing.items()},
+        "ledger": ledger, "limit": limit, "window_h": round(window_h, 3), **timing,
         "database_cpu_s": database_cpu, "wall_s": round(wall_s, 2), "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 

@@ -2,6 +2,8 @@
 
 * :func:`proc_cpu_s`: user + system CPU seconds of a process so far, from ``/proc/<pid>/stat``
   (every thread; children it has reaped included), ``None`` where ``/proc`` does not show it.
+* :func:`child_pids`: the processes a process started whose command line holds a word (the
+  bench's Prefect server, found among its children).
 * :func:`backend_cpu_s`: the same summed over the PostgreSQL server processes serving one
   database (``pg_stat_activity``), when the server runs on this machine; the bench's own
   connections (application name :data:`BENCH_APP`) are left out. Backends that already closed are
@@ -28,7 +30,7 @@ from sqlalchemy import text
 import db
 from instruments.registry import step_duration_s
 
-__all__ = ["BENCH_APP", "backend_cpu_s", "ledger_window", "proc_cpu_s", "quantiles"]
+__all__ = ["BENCH_APP", "backend_cpu_s", "child_pids", "ledger_window", "proc_cpu_s", "quantiles"]
 
 #: The PostgreSQL application name of the bench's own connections (left out of the database's CPU).
 BENCH_APP = "lab-bench-scale"
@@ -43,6 +45,24 @@ def proc_cpu_s(pid: int) -> float | None:
     except (OSError, IndexError):
         return None
     return sum(int(v) for v in fields[11:15]) / _TICK  # utime, stime, cutime, cstime
+
+
+def child_pids(parent: int, word: str) -> list[int]:
+    """Processes whose parent is ``parent`` and whose command line holds ``word`` (none where ``/proc`` is missing)."""
+    found = []
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                cmdline = fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and word in cmdline:
+            found.append(int(entry.name))
+    return found
 
 
 def backend_cpu_s(store: db.Store, database: str) -> float | None:

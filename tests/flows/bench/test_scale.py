@@ -50,7 +50,8 @@ def test_a_tiny_split_lab_on_postgres_reports_sane_figures(prefect_harness: None
         assert run["ledger"]["decisions"] >= 2 and run["ledger"]["busy_h"] > 0 and min(run["rounds"]) > 0
         assert run["window_h"] >= 8.0 and run["lab"] == {"dosing": 1, "furnaces": 3, "diffractometer": 1,
                                                          "spectrometer": 1, "total": 6}
-        assert run["load_average"] and len(run["controller_cpu_s_by_worker"]) == int(w)
+        assert run["load_average"] and len(run["controller_cpu_s_by_worker"]) == int(w) and run["worker_cores"] > 0
+        assert run["other_cpu_s"]["simulated_lab_and_bench"] > 0  # the Prefect server is the session's, not a child
     assert sum(r["completed"] for r in report["runs"]) >= 1
     assert set(report["by_workers"]["2"]["claims"]["by_share"]) == {"0", "1"}  # both hosts sent steps
     assert {"controller_fraction", "throughput_with_workers", "double_claims"} == set(report["targets"])
