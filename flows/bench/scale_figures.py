@@ -60,7 +60,7 @@ class ScaleConfig:
     experiments: int | None = None
     quick: bool = False
     lease_s: float = LEASE_S
-    model: str = "shared"
+    model: str = "split"
 
 
 def row(cfg: ScaleConfig, workers: int, shape: dict[str, int], budget: int, limit: dict[str, Any],

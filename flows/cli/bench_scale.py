@@ -71,9 +71,9 @@ def register(bench_app: typer.Typer) -> None:
                                            "at the largest worker count (e.g. qlognei)."),
               growth: Optional[str] = typer.Option(None, "--growth", help="A smaller lab, INSTRUMENTSxCAMPAIGNS "
                                                    "(e.g. 10x4), also run at every worker count."),
-              model: str = typer.Option("shared", "--model", help="shared: every worker connects to every "
-                                        "instrument; split: each worker's lab file holds a share of every kind and "
-                                        "steps run on the worker holding their instrument.")) -> None:
+              model: str = typer.Option("split", "--model", help="split: each worker's lab file holds a share of "
+                                        "every kind and steps run on the worker holding their instrument; shared: "
+                                        "every worker connects to every instrument.")) -> None:
         """The controller's cost at lab scale: CPU per decision and instrument-hour, ledger write latency, throughput.
 
         Real `lab worker` processes on PostgreSQL and a simulated lab on an accelerated clock,
