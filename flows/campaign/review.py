@@ -158,7 +158,7 @@ def reject(store: db.Store, campaign_id: int, decision: int, reason: str, at: da
         rejected = db.reject_decision(s, d.id, at, reason)
         samples = [db.get_experiment(s, i).sample_id for i in rejected.experiment_ids]
         db.log_event(s, at, "info", "decision_rejected",
-                     f"decision {d.index} of campaign {campaign_id} rejected ({', '.join(samples)}): {reason}",
+                     f"decision {d.index} rejected by a scientist ({', '.join(samples)}): {reason}",
                      campaign_id=campaign_id,
                      detail={"decision_index": d.index, "experiment_ids": list(rejected.experiment_ids), "reason": reason})
     return rejected
