@@ -50,6 +50,7 @@ from db.experiments import (
     list_experiments,
     transition,
 )
+from db.hosting import HostedStep, campaigns_in, ready_steps, steps_in_flight_on, steps_of
 from db.intents import list_intents
 from db.measurements import load_measurements, store_measurement
 from db.notifications import (
@@ -126,5 +127,5 @@ __all__ = [
     "PAUSE_MODES", "REJECTED_PREFIX", "decision_at_index", "reject_decision",
     "step_history", "store_analysis", "store_measurement", "store_policy_version", "store_reward", "transition",
     "events_after", "latest_event_id", "NotificationInfo", "last_notified_event", "list_notifications", "mark_notification",
-    "record_notification",
+    "record_notification", "HostedStep", "campaigns_in", "ready_steps", "steps_in_flight_on", "steps_of",
 ]

@@ -47,7 +47,8 @@ ABANDONING = "abandoning: "
 _IN_FLIGHT = ("intent", "acked")
 
 
-def _info(row: Step, campaign_id: int, sample_id: str | None) -> StepInfo:
+def step_info(row: Step, campaign_id: int, sample_id: str | None) -> StepInfo:
+    """The public view of a step row (inside :mod:`db` only)."""
     return StepInfo(
         id=row.id, experiment_id=row.experiment_id, campaign_id=campaign_id, sample_id=sample_id or "", seq=row.seq,
         name=row.name, instrument_kind=row.instrument_kind, instrument=row.instrument, command=copy.deepcopy(row.command),
@@ -57,13 +58,14 @@ def _info(row: Step, campaign_id: int, sample_id: str | None) -> StepInfo:
     )
 
 
-def _query() -> Select[Step, int, str | None]:
+def step_query() -> Select[Step, int, str | None]:
+    """Steps with their campaign id and sample id (inside :mod:`db` only)."""
     return (select(Step, Experiment.campaign_id, Experiment.sample_id)
             .join(Experiment, Step.experiment_id == Experiment.id).execution_options(populate_existing=True))
 
 
 def _infos(session: Session, query: Select[Step, int, str | None]) -> list[StepInfo]:
-    return [_info(s, c, sid) for s, c, sid in session.execute(query)]
+    return [step_info(s, c, sid) for s, c, sid in session.execute(query)]
 
 
 def get_step(session: Session, step_id: int) -> StepInfo:
@@ -72,7 +74,7 @@ def get_step(session: Session, step_id: int) -> StepInfo:
     Raises:
         StepNotFound: no step has this id.
     """
-    found = _infos(session, _query().where(Step.id == step_id))
+    found = _infos(session, step_query().where(Step.id == step_id))
     if not found:
         raise StepNotFound(step_id)
     return found[0]
@@ -126,7 +128,7 @@ def plan_steps(session: Session, experiment_id: int, steps: Sequence[tuple[str, 
 
 def list_steps(session: Session, experiment_id: int) -> list[StepInfo]:
     """The experiment's steps in plan order."""
-    return _infos(session, _query().where(Step.experiment_id == experiment_id).order_by(Step.seq))
+    return _infos(session, step_query().where(Step.experiment_id == experiment_id).order_by(Step.seq))
 
 
 def claim_step_intent(session: Session, step_id: int, instrument: str, at: datetime, expected_done_at: datetime | None,
@@ -238,7 +240,7 @@ def release_step(session: Session, step_id: int, at: datetime, error: str) -> St
 
 def open_steps(session: Session, campaign_id: int | None = None) -> list[StepInfo]:
     """Steps in flight (``intent`` or ``acked``), oldest intent first: what to reconcile after a restart."""
-    query = _query().where(Step.state.in_(_IN_FLIGHT)).order_by(Step.intent_at, Step.id)
+    query = step_query().where(Step.state.in_(_IN_FLIGHT)).order_by(Step.intent_at, Step.id)
     if campaign_id is not None:
         query = query.where(Experiment.campaign_id == campaign_id)
     return _infos(session, query)
@@ -268,7 +270,7 @@ def busy_instruments(session: Session) -> dict[str, StepInfo]:
 
 def step_history(session: Session, campaign_id: int | None = None) -> list[StepInfo]:
     """Every step (of one campaign, or all), in plan order: the raw material of utilisation reports."""
-    query = _query().order_by(Step.planned_at, Step.id)
+    query = step_query().order_by(Step.planned_at, Step.id)
     if campaign_id is not None:
         query = query.where(Experiment.campaign_id == campaign_id)
     return _infos(session, query)

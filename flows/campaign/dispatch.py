@@ -79,6 +79,10 @@ class StepDispatcher:
         """
         with self.store.session() as s:
             steps = [st for st in db.open_steps(s, self.campaign_id) if st.instrument is None or st.instrument in self.instruments]
+        self.poll_steps(steps)
+
+    def poll_steps(self, steps: list[db.StepInfo]) -> None:
+        """Poll these steps in flight of this campaign, each on its instrument (:meth:`poll` without the query)."""
         for step in steps:
             name = _held_by(step)
             if not self.health.usable(name):

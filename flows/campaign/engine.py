@@ -250,11 +250,9 @@ class CampaignEngine:
         """Free places before the bottleneck stage (plus prefetch)."""
         kind = self.settings.bottleneck_kind
         with self.store.session() as s:
-            waiting = 0
-            for exp in db.list_experiments(s, self.campaign_id, states=list(ACTIVE)):
-                steps = db.list_steps(s, exp.id)
-                if any(st.instrument_kind == kind and st.state in ("planned", "intent", "acked") for st in steps):
-                    waiting += 1
+            active = [exp.id for exp in db.list_experiments(s, self.campaign_id, states=list(ACTIVE))]
+            waiting = sum(any(st.instrument_kind == kind and st.state in ("planned", "intent", "acked") for st in steps)
+                          for steps in db.steps_of(s, active).values())
         return len(self.kinds[kind]) + self.settings.prefetch - waiting
 
     def _propose(self) -> None:

@@ -33,6 +33,7 @@ import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -40,19 +41,16 @@ from sqlalchemy.orm import Session
 import db
 from flows.campaign import instrument_calls as calls
 from flows.campaign import pause
-from flows.campaign.dispatch import StepDispatcher, has_open_step
+from flows.campaign.dispatch import StepDispatcher
 from flows.campaign.instrument_health import InstrumentHealth
 from instruments.protocol import StepDriver
 from instruments.registry import step_duration_s
 from lab.clock import Clock
-from lab.experiment import ExperimentState
 from lab.spec import CampaignSpec
 
-__all__ = ["SERVED", "StepHost", "dispatch_candidates", "is_split", "send_to_free", "step_seconds"]
+__all__ = ["SERVED", "StepHost", "dispatch_candidates", "is_split", "may_go", "send_to_free", "step_seconds"]
 
 log = logging.getLogger(__name__)
-S = ExperimentState
-ACTIVE = (S.PROPOSED, S.DISPATCHED, S.RUNNING)
 #: Campaign statuses whose steps a host keeps serving (a cancelled one's started experiments finish).
 SERVED = ("running", "paused", "cancelled")
 #: Ledger refusals that mean another host got there first: wait for the next round.
@@ -82,17 +80,22 @@ def dispatch_candidates(s: Session, campaign_id: int, approval_required: bool,
     Returns:
         The steps, and whether some experiment waits for a person (approval, pause).
     """
+    return may_go(db.ready_steps(s, campaign_ids=[campaign_id]), approval_required, pause_mode)
+
+
+def may_go(ready: list[db.HostedStep], approval_required: bool, pause_mode: str | None) -> tuple[list[db.StepInfo], bool]:
+    """Of ``ready`` (:func:`db.ready_steps`, one campaign's), the steps no hold keeps back (:func:`pause.hold_reason`).
+
+    Returns:
+        The steps, and whether some experiment waits for a person (approval, pause).
+    """
     candidates: list[db.StepInfo] = []
     held = False
-    for exp in db.list_experiments(s, campaign_id, states=list(ACTIVE)):
-        if has_open_step(s, exp.id):
-            continue
-        if pause.held_back(s, exp, approval_required, pause_mode) is not None:
+    for r in ready:
+        if pause.hold_reason(r.experiment_state, approval_required, pause_mode, partial(bool, r.approved)) is not None:
             held = True
-            continue
-        step = db.next_planned_step(s, exp.id)
-        if step is not None:
-            candidates.append(step)
+        else:
+            candidates.append(r.step)
     return candidates, held
 
 
@@ -139,24 +142,47 @@ class StepHost:
     served: dict[int, _Served] = field(default_factory=dict, init=False)
 
     def round(self, held: Collection[int] = ()) -> None:
-        """Poll and dispatch every split campaign not in ``held`` (those this worker's own engines run)."""
+        """Poll and dispatch the steps on this host's instruments of every split campaign not in ``held``.
+
+        ``held``: the campaigns this worker's own engines run. A round costs a few ledger queries
+        whatever the number of campaigns and experiments (the campaigns served, the spec of any
+        not seen before, the steps in flight on this host's instruments, the next planned steps of
+        the kinds it serves: :func:`db.steps_in_flight_on`, :func:`db.ready_steps`), then a few per
+        step it polls or sends.
+        """
         with self.store.session() as s:
-            infos = [c for c in db.list_campaigns(s) if c.status in SERVED and c.id not in held]
-        for cid in set(self.served) - {c.id for c in infos}:
-            if (entry := self.served.pop(cid)).dispatcher is not None:
-                entry.dispatcher.due.clear()
-        for info in infos:
-            entry = self._entry(info)
-            if entry.dispatcher is None:
-                continue
-            try:
-                self._serve(info, entry.dispatcher, entry.local)
-            except _RACES as exc:
-                log.info("campaign %s: another host got there first (%s); trying again next round", info.id, exc)
-            except db.DatabaseUnreachable:
-                raise
-            except Exception as exc:  # the claimant decides the campaign's fate; this host only says why it could not help
-                log.warning("campaign %s: serving its steps failed: %s", info.id, exc)
+            ids = set(db.campaigns_in(s, SERVED)) - set(held)
+            for cid in sorted(ids - set(self.served)):
+                self._entry(db.get_campaign(s, cid))
+            for cid in set(self.served) - ids:
+                if (gone := self.served.pop(cid)).dispatcher is not None:
+                    gone.dispatcher.due.clear()
+            split = {cid for cid in ids if self.served[cid].dispatcher is not None}
+            flying = db.steps_in_flight_on(s, list(self.instruments)) if split else []
+        polled = False
+        for cid in sorted(split):
+            dispatcher = self._dispatcher(cid)
+            steps = [f.step for f in flying if f.step.campaign_id == cid]
+            dispatcher.due = {k: v for k, v in dispatcher.due.items() if k in {st.id for st in steps}}
+            polled |= bool(steps)
+            self._guarded(cid, partial(dispatcher.poll_steps, steps))
+        with self.store.session() as s:
+            if polled:
+                flying = db.steps_in_flight_on(s, list(self.instruments))  # the polls may have freed some
+            busy = {str(f.step.instrument) for f in flying}
+            kinds = {k for cid in split for k, names in self.served[cid].local.items()
+                     if any(n not in busy and self.health.usable(n) for n in names)}
+            if not kinds:
+                return  # no instrument here is free: nothing could go out
+            ready = db.ready_steps(s, campaign_ids=split, kinds=kinds)
+        for cid in sorted({r.step.campaign_id for r in ready}):
+            mine = [r for r in ready if r.step.campaign_id == cid]
+            status, mode = mine[0].campaign_status, _mode(mine[0].campaign_status, mine[0].pause_mode)
+            if status == "paused" and mode != "deferred":
+                continue  # paused now: no new step starts
+            candidates, _ = may_go(mine, mine[0].approval_required, mode)
+            self._guarded(cid, partial(send_to_free, self._dispatcher(cid), candidates, self.served[cid].local,
+                                       busy, self.health))
 
     def next_due(self) -> datetime | None:
         """When the next step this host has in flight is expected to end (None when none is)."""
@@ -178,12 +204,24 @@ class StepHost:
             self.served[info.id] = _Served(local, dispatcher)
         return self.served[info.id]
 
-    def _serve(self, info: db.CampaignInfo, dispatcher: StepDispatcher, local: dict[str, list[str]]) -> None:
-        dispatcher.poll()
-        mode = {"running": None, "cancelled": "deferred"}.get(info.status, info.pause_mode)
-        if info.status == "paused" and mode not in ("deferred",):
-            return  # paused now: no new step starts
-        with self.store.session() as s:
-            busy = set(db.busy_instruments(s))
-            candidates, _ = dispatch_candidates(s, info.id, info.approval_required, mode)
-        send_to_free(dispatcher, candidates, local, busy, self.health)
+    def _dispatcher(self, cid: int) -> StepDispatcher:
+        dispatcher = self.served[cid].dispatcher
+        assert dispatcher is not None  # only split campaigns' are asked for
+        return dispatcher
+
+    @staticmethod
+    def _guarded(cid: int, action: Callable[[], None]) -> None:
+        """Run one campaign's polls or sends; a race lost or a failure waits for the next round."""
+        try:
+            action()
+        except _RACES as exc:
+            log.info("campaign %s: another host got there first (%s); trying again next round", cid, exc)
+        except db.DatabaseUnreachable:
+            raise
+        except Exception as exc:  # the claimant decides the campaign's fate; this host only says why it could not help
+            log.warning("campaign %s: serving its steps failed: %s", cid, exc)
+
+
+def _mode(status: str, pause_mode: str | None) -> str | None:
+    """The pause mode a campaign's holds go by: none while running, deferred once cancelled (started ones finish)."""
+    return {"running": None, "cancelled": "deferred"}.get(status, pause_mode)

@@ -15,13 +15,15 @@ is (``C1-E7 annealed, waiting for xrd on xrd``, ``C1-E8 on furnace-2 (anneal in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.orm import Session
 
 import db
 from lab.experiment import ExperimentState
 from lab.spec import CampaignSpec
 
-__all__ = ["MODE_WORDS", "held_back", "paused_mode", "status_label", "whereabouts"]
+__all__ = ["MODE_WORDS", "held_back", "hold_reason", "paused_mode", "status_label", "whereabouts"]
 
 S = ExperimentState
 #: What each pause mode means, in a few words (``lab status``, ``lab pause``).
@@ -46,11 +48,18 @@ def held_back(s: Session, exp: db.ExperimentInfo, approval_required: bool, pause
         pause_mode: ``None`` while running; ``"deferred"`` while paused that way (the engine
             dispatches nothing at all under ``"now"``).
     """
-    if exp.state != S.PROPOSED:
+    return hold_reason(exp.state, approval_required, pause_mode,
+                       lambda: db.get_decision(s, exp.decision_id).approved_at is not None)
+
+
+def hold_reason(state: ExperimentState, approval_required: bool, pause_mode: str | None,
+                approved: Callable[[], bool]) -> str | None:
+    """:func:`held_back` on facts already at hand (``approved``: whether its decision is approved, asked only if needed)."""
+    if state != S.PROPOSED:
         return None  # started: it finishes its steps, under a deferred pause too
     if pause_mode is not None:
         return "pause"
-    if approval_required and db.get_decision(s, exp.decision_id).approved_at is None:
+    if approval_required and not approved():
         return "approval"
     return None
 
