@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from db.engine import Store, make_engine, open_store
 from db.errors import mask_url
@@ -22,9 +23,13 @@ from db.errors import mask_url
 PG_URL = os.environ.get("LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """URL of a fresh, empty PostgreSQL database for this test session (dropped at the end)."""
+@contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[tuple[Engine, str]]:
+    """An admin engine on the test server and a new, empty database ``<prefix>_<random>`` (dropped at the end).
+
+    With no server answering, the test is skipped with the reason, or fails under
+    ``LAB_TEST_POSTGRES_REQUIRED=1``.
+    """
     admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -35,15 +40,22 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("LAB_TEST_POSTGRES_REQUIRED") == "1":
             pytest.fail(reason + " (LAB_TEST_POSTGRES_REQUIRED=1)")
         pytest.skip(reason)
-    name = f"lab_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
+        yield admin, name
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database for this test session (dropped at the end)."""
+    with fresh_postgres_database("lab_test") as (admin, name):
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from db.engine import make_engine
 from flows.cli.app import app
 from flows.cli.server import is_loopback, prefect_database_url
 from flows.errors import UsageError
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, fresh_postgres_database
 from tests.flows.cli.test_ui import free_port, healthy
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -52,24 +51,8 @@ def test_database_urls_get_prefects_async_drivers_and_others_are_refused() -> No
 @pytest.fixture
 def prefect_database() -> Iterator[str]:
     """A fresh PostgreSQL database for Prefect's own tables (dropped at the end); its name."""
-    admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        admin.dispose()
-        if os.environ.get("LAB_TEST_POSTGRES_REQUIRED") == "1":
-            pytest.fail(f"PostgreSQL not reachable: {exc} (LAB_TEST_POSTGRES_REQUIRED=1)")
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    name = f"prefect_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
+    with fresh_postgres_database("prefect_test") as (_, name):
         yield name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _argument_lists() -> list[str]:
