@@ -111,7 +111,7 @@ from db.steps import (
     release_step,
     step_history,
 )
-from db.workers import get_worker, register_worker, renew_worker, retire_worker
+from db.workers import check_worker_name, get_worker, register_worker, renew_worker, retire_worker
 
 __all__ = [
     "AnalysisInfo", "CampaignInfo", "DecisionInfo", "EventInfo", "ExperimentInfo", "PolicyVersionInfo", "StepInfo",
@@ -122,7 +122,7 @@ __all__ = [
     "last_activity", "latest_analysis", "latest_objectives", "latest_policy_version", "list_campaigns", "list_decisions", "list_events",
     "list_experiments", "list_policy_versions", "list_reward_definitions", "list_steps", "load_measurements",
     "load_state", "state_at_decision", "log_event", "next_planned_step", "objectives_for", "open_steps", "plan_steps", "policy_sha256",
-    "TERMINAL_CAMPAIGN_STATUSES", "WorkerInfo", "get_worker", "register_worker", "renew_worker", "retire_worker",
+    "TERMINAL_CAMPAIGN_STATUSES", "WorkerInfo", "check_worker_name", "get_worker", "register_worker", "renew_worker", "retire_worker",
     "ABANDONING", "mark_abandoning", "record_decision", "release_step", "rewards_for", "set_active_reward_version", "set_campaign_status",
     "PAUSE_MODES", "REJECTED_PREFIX", "decision_at_index", "reject_decision",
     "step_history", "store_analysis", "store_measurement", "store_policy_version", "store_reward", "transition",

@@ -40,7 +40,7 @@ from db.models import Campaign, Worker
 from db.records import WorkerInfo
 from db.types import aware_utc
 
-__all__ = ["get_worker", "register_worker", "renew_worker", "retire_worker"]
+__all__ = ["check_worker_name", "get_worker", "register_worker", "renew_worker", "retire_worker"]
 
 
 def _info(row: Worker) -> WorkerInfo:
@@ -78,12 +78,7 @@ def register_worker(session: Session, name: str, *, token: str, host: str, pid: 
     lock_for_write(session, f"worker:{name}")
     row = _row(session, name)
     if row is not None and row.token != token:
-        holder = _info(row)
-        age = (at - holder.renewed_at).total_seconds()
-        if age < holder.lease_s and not is_gone(holder):
-            raise WorkerNameTaken(f"worker name {name!r} is held by pid {holder.pid} on {holder.host} (lease renewed "
-                                  f"{max(age, 0):.0f} s ago, expires in {holder.lease_s - max(age, 0):.0f} s); "
-                                  f"give this worker another --name")
+        _refuse_if_live(_info(row), at, is_gone)
     if row is None:
         row = Worker(name=name, token=token, host=host, pid=int(pid), started_at=at, renewed_at=at, lease_s=float(lease_s))
         session.add(row)
@@ -92,6 +87,29 @@ def register_worker(session: Session, name: str, *, token: str, host: str, pid: 
         row.lease_s = float(lease_s)
     session.flush()
     return _info(row)
+
+
+def check_worker_name(session: Session, name: str, at: datetime,
+                      is_gone: Callable[[WorkerInfo], bool] = lambda holder: False) -> None:
+    """Refuse ``name`` now if a live process holds it; reads only, takes no lock.
+
+    A pre-flight for callers that would rather fail before a slow start-up: :func:`register_worker`
+    still decides, under its lock (a name free here may be taken before it is registered).
+
+    Raises:
+        WorkerNameTaken: as :func:`register_worker` would.
+    """
+    holder = get_worker(session, name)
+    if holder is not None:
+        _refuse_if_live(holder, aware_utc(at), is_gone)
+
+
+def _refuse_if_live(holder: WorkerInfo, at: datetime, is_gone: Callable[[WorkerInfo], bool]) -> None:
+    age = (at - holder.renewed_at).total_seconds()
+    if age < holder.lease_s and not is_gone(holder):
+        raise WorkerNameTaken(f"worker name {holder.name!r} is held by pid {holder.pid} on {holder.host} (lease "
+                              f"renewed {max(age, 0):.0f} s ago, expires in {holder.lease_s - max(age, 0):.0f} s); "
+                              f"give this worker another --name")
 
 
 def renew_worker(session: Session, name: str, token: str, at: datetime) -> int:

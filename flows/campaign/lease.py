@@ -31,7 +31,7 @@ from datetime import datetime
 import db
 from lab.clock import WallClock
 
-__all__ = ["LEASE_S", "WorkerLease", "default_worker_name"]
+__all__ = ["LEASE_S", "WorkerLease", "default_worker_name", "refuse_a_live_name"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,16 @@ def _gone(holder: db.WorkerInfo) -> bool:
     except PermissionError:
         return False  # it runs, as another user
     return False
+
+
+def refuse_a_live_name(store: db.Store, name: str) -> None:
+    """Fail at once, before Prefect starts, when a live process holds ``name`` (the lease still decides).
+
+    Raises:
+        db.WorkerNameTaken: a live process holds the name.
+    """
+    with store.session() as s:
+        db.check_worker_name(s, name, WallClock().now(), is_gone=_gone)
 
 
 @dataclass

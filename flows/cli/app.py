@@ -30,7 +30,7 @@ prepare_prefect()
 
 import db  # noqa: E402  (Prefect settings must be in place before Prefect loads)
 from flows.campaign import shutdown  # noqa: E402
-from flows.campaign.lease import LEASE_S, default_worker_name  # noqa: E402
+from flows.campaign.lease import LEASE_S, default_worker_name, refuse_a_live_name  # noqa: E402
 from flows.campaign.policy_source import build_policy  # noqa: E402
 from flows.campaign.report import summarise, summary_tables  # noqa: E402
 from flows.cli.bench import bench_app  # noqa: E402
@@ -158,6 +158,7 @@ def worker(url: Optional[str] = DB_OPTION, lab_file: Optional[Path] = LAB_OPTION
     # set even when started from a script that ignores SIGINT; SIGTERM (systemd, kill) stops cleanly too
     shutdown.install(lambda: console.print("stopping after this round (Ctrl-C again to stop at once)"))
     me = name or default_worker_name()
+    refuse_a_live_name(store, me)  # a second worker under a live name stops here, not after Prefect's start-up
     where = f"lab file {lab_file}" if lab_file else "simulated lab"
     console.print(f"worker {me} on {store.masked_url} ({where}{f'; pool {pool}' if pool else ''}); Ctrl-C to stop")
     if notifications is not None:

@@ -9,6 +9,7 @@ import pytest
 from db.engine import Store
 from db.errors import WorkerLeaseLost, WorkerNameTaken
 from db.ledger import (
+    check_worker_name,
     claim_campaign,
     get_campaign,
     get_worker,
@@ -30,6 +31,18 @@ def test_a_live_name_is_refused_a_lapsed_or_gone_one_is_taken(store: Store, t0: 
         register_worker(s, "w", token="c", host="h2", pid=30, at=t0 + timedelta(seconds=62), lease_s=5,
                         is_gone=lambda holder: holder.pid == 20)
         assert get_worker(s, "w").token == "c"
+
+
+def test_the_pre_flight_check_refuses_what_registration_would_and_changes_nothing(store: Store, t0: datetime) -> None:
+    with store.session() as s:
+        check_worker_name(s, "w", t0)  # nobody holds it
+        register_worker(s, "w", token="a", host="h1", pid=10, at=t0, lease_s=60)
+    with store.session() as s, pytest.raises(WorkerNameTaken, match="held by pid 10 on h1"):
+        check_worker_name(s, "w", t0 + timedelta(seconds=59))
+    with store.session() as s:
+        check_worker_name(s, "w", t0 + timedelta(seconds=61))  # lapsed
+        check_worker_name(s, "w", t0 + timedelta(seconds=1), is_gone=lambda holder: holder.pid == 10)
+        assert get_worker(s, "w").token == "a"  # a check takes nothing
 
 
 def test_renewal_renews_the_campaigns_under_the_name_and_fails_once_the_name_is_taken(store: Store, t0: datetime,
