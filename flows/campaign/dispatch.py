@@ -109,7 +109,7 @@ class StepDispatcher:
     def _poll_step(self, step: db.StepInfo) -> None:
         now = self.clock.now()
         inst = self.instruments[_held_by(step)]
-        st = calls.call(inst.job_status, step.idempotency_key)
+        st = calls.job_status(inst, step.idempotency_key)
         if st.state == "busy":
             self.due[step.id] = now + timedelta(seconds=max(st.seconds_left or 0.0, 1.0))
             if step.state == "intent":
