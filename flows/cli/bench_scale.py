@@ -142,7 +142,9 @@ def render(report: dict[str, Any]) -> list[Table]:
                  _pct(t["controller_fraction"]["worst"]) + " (worst run)", t["controller_fraction"]["ok"]),
                 ("throughput with workers", t["throughput_with_workers"]["target"],
                  ", ".join(f"W={w}: {x:.3f}" for w, x in zip(t["throughput_with_workers"]["workers"],
-                                                            t["throughput_with_workers"]["ratios"])),
+                                                            t["throughput_with_workers"]["ratios"]))
+                 + f"; up to {t['throughput_with_workers']['cores']} cores: "
+                 + ("grows" if t["throughput_with_workers"]["grows_up_to_cores"] else "does not grow"),
                  t["throughput_with_workers"]["ok"]),
                 ("double claims", t["double_claims"]["target"], str(t["double_claims"]["total"]), t["double_claims"]["ok"]))
         for name, wanted, measured, ok in rows:

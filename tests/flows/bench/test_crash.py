@@ -1,10 +1,9 @@
 """`lab bench crash`: SIGKILLed workers lose, duplicate and garble nothing; and the audit can fail.
 
-The small benches, on SQLite against the quick campaign variant (2-3 h furnace programs), on the
-session's Prefect test server: 3 kills of one worker (two of them armed on dispatch or ingestion
-events, on average; 4 experiments at 450x, about 50 s), and 4 kills over two named workers on two
-campaigns (2 experiments each at 900x, about 90 s on a loaded two-core machine, most of it the
-workers' start-ups), which must also show no double claim. The audit itself is checked on
+The small bench, on SQLite against the quick campaign variant (2-3 h furnace programs), on the
+session's Prefect test server: 4 kills over two named workers on two campaigns (2 experiments each
+at 900x, half the kills armed on dispatch or ingestion events; about 40 s, most of it the workers'
+start-ups), which must lose, duplicate and double-claim nothing. The audit itself is checked on
 hand-made ledgers, to show that it can fail.
 """
 
@@ -27,21 +26,6 @@ from lab.experiment import ExperimentState, Measurement, Proposal
 T0 = datetime(2026, 1, 5, 22, 0, tzinfo=timezone.utc)
 
 
-def test_three_kills_on_sqlite_lose_and_duplicate_nothing(prefect_harness: None, tmp_path: Path) -> None:
-    from prefect.settings import PREFECT_API_URL
-
-    report = crash_bench(kills=3, seed=2, speed=450.0, out=tmp_path, experiments=4, quick=True, engine_window_s=5.0,
-                         armed=0.67, prefect_api_url=PREFECT_API_URL.value())
-    assert report["issues"] == []
-    assert (report["kills"], report["lost"], report["duplicated"], report["inconsistent"]) == (3, 0, 0, 0)
-    assert report["final_status"] == "completed" and report["worker_failures"] == 0 and report["ok"]
-    assert report["database"] == "sqlite" and report["experiments"] >= 4
-    assert sum(report["device_starts"].values()) == 3 * report["experiments"]  # dose, anneal, scan: once each
-    assert [e["event"] for e in report["kill_log"]][-1] == "final"
-    assert {"platform", "cpus", "python"} <= set(report["machine"])
-    assert report["double_claims"] == 0 and report["claims"]["intents"] >= 3 * report["experiments"]
-
-
 @pytest.mark.timeout(400)
 def test_four_kills_over_two_named_workers_lose_nothing_and_never_double_claim(prefect_harness: None,
                                                                               tmp_path: Path) -> None:
@@ -55,7 +39,10 @@ def test_four_kills_over_two_named_workers_lose_nothing_and_never_double_claim(p
     assert report["workers"] == 2 and {e["worker"] for e in report["kill_log"]} == {"crash-bench-worker-1",
                                                                                     "crash-bench-worker-2"}
     assert [e["event"] for e in report["kill_log"][-2:]] == ["final", "final"]
-    assert sum(report["device_starts"].values()) == 3 * report["experiments"]
+    assert report["database"] == "sqlite" and report["experiments"] >= 4 and report["worker_failures"] == 0
+    assert sum(report["device_starts"].values()) == 3 * report["experiments"]  # dose, anneal, scan: once each
+    assert report["claims"]["intents"] >= 3 * report["experiments"]
+    assert {"platform", "cpus", "python"} <= set(report["machine"])
 
 
 def _ledger(tmp_path: Path) -> tuple[db.Store, int, int]:

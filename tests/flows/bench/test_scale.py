@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 import db
 from flows.bench.scale import ScaleConfig, scale_bench
+from flows.bench.scale_figures import targets
 from flows.bench.scale_lab import lab_shape, scale_limit, scale_spec
 from flows.bench.scale_probe import Probe
 from flows.bench.scale_split import audit_by_host, split_lab_files
@@ -56,6 +57,20 @@ def test_a_tiny_split_lab_on_postgres_reports_sane_figures(prefect_harness: None
     assert set(report["by_workers"]["2"]["claims"]["by_share"]) == {"0", "1"}  # both hosts sent steps
     assert {"controller_fraction", "throughput_with_workers", "double_claims"} == set(report["targets"])
     assert report["targets"]["double_claims"]["ok"] and "load_average" in report["machine"]
+
+
+def test_throughput_must_grow_with_every_worker_count_and_the_cores_are_told_apart(monkeypatch) -> None:
+    def run(workers: int, ratio: float) -> dict[str, object]:
+        return {"instruments": 50, "campaigns": 20, "policy": "sobol", "workers": workers, "throughput_ratio": ratio,
+                "controller_fraction": 1e-4, "controller_fraction_real_time": 1e-3, "double_claims": 0}
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    main = ScaleConfig()
+    flat = targets([run(1, 0.30), run(2, 0.40), run(4, 0.39)], main)["throughput_with_workers"]
+    assert (flat["ok"], flat["grows_up_to_cores"], flat["cores"], flat["ratios"]) == (False, True, 2, [0.30, 0.40, 0.39])
+    falls = targets([run(2, 0.40), run(1, 0.45)], main)["throughput_with_workers"]  # sorted by workers first
+    assert falls["workers"] == [1, 2] and not falls["ok"] and not falls["grows_up_to_cores"]
+    assert targets([run(1, 0.3), run(2, 0.5), run(4, 0.7)], main)["throughput_with_workers"]["ok"]
 
 
 def test_the_lab_is_shared_out_in_proportion_and_furnaces_are_the_bottleneck() -> None:
