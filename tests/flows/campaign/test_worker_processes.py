@@ -75,7 +75,7 @@ def output(proc: subprocess.Popen[bytes]) -> str:
     return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
 
 
-def wait_for(what: str, condition: Callable[[], bool], timeout_s: float = 120.0) -> float:
+def wait_for(what: str, condition: Callable[[], bool], timeout_s: float = 180.0) -> float:
     """Wait until ``condition()``; returns the seconds it took."""
     start = time.monotonic()
     while not condition():
