@@ -10,6 +10,9 @@ acknowledged, and lost if it was; a refusal for good loses the experiment at onc
 its deadline (stuck) is aborted and its instrument released before the experiment is lost, and a
 job the device reports aborted is released and lost, so that no device is left holding a job
 the ledger has given up on; should the abort or the release fail, the next poll tries again.
+A device found holding a job that no step in flight owns when a step is sent to it (a failed
+campaign's job on another host's furnace, which its claimant could not reach) is aborted and
+released first, with an event, so that one campaign's end never blocks an instrument.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from flows.errors import FlowError
 from instruments.errors import (
     CommandError,
     DeviceLimitError,
+    InstrumentBusy,
     InstrumentError,
     JobConflict,
     LimitViolation,
@@ -205,8 +209,8 @@ class StepDispatcher:
             return  # another worker got there first (the instrument, or the step itself): wait for the next tick
         self._send(step, inst)
 
-    def _send(self, step: db.StepInfo, inst: StepDriver) -> None:
-        """Send the step's command; the intent is already committed."""
+    def _send(self, step: db.StepInfo, inst: StepDriver, cleared: bool = False) -> None:
+        """Send the step's command; the intent is already committed (``cleared``: an orphan was just cleared)."""
         now = self.clock.now()
         with self.store.session() as s:
             sample_id = db.get_experiment(s, step.experiment_id).sample_id
@@ -223,6 +227,12 @@ class StepDispatcher:
         except UNREACHABLE as exc:
             self._unreachable(inst.name, exc)
             return  # the intent stays; once the instrument answers, the next poll finds the job unknown and sends it
+        except InstrumentBusy as exc:
+            if not cleared and self._cleared_orphan(inst, step):
+                self._send(step, inst, cleared=True)
+                return
+            self._event("warning", "dispatch_failed", f"{inst.name}: sending {step.idempotency_key} failed: {exc}")
+            return  # the intent stays, as below
         except InstrumentError as exc:
             self._event("warning", "dispatch_failed", f"{inst.name}: sending {step.idempotency_key} failed: {exc}")
             return  # the intent stays; the next poll finds the job unknown and claims and sends it again
@@ -231,6 +241,27 @@ class StepDispatcher:
         if step.expected_done_at is not None:
             self.due[step.id] = step.expected_done_at
         self.on_event(f"{inst.name} started {step.name} of {sample_id}")
+
+    def _cleared_orphan(self, inst: StepDriver, step: db.StepInfo) -> bool:
+        """Abort and release the job ``inst`` holds if no step in flight owns it; whether it did.
+
+        The intent just committed on ``inst`` is the ledger's only step in flight there, so any
+        other job the device holds is an orphan: a failed campaign's, whose claimant runs on a
+        host without this instrument (:func:`~flows.campaign.failure.fail_campaign` could only
+        lose it in the ledger), or one the ledger has otherwise ended.
+        """
+        held = calls.call(inst.status)
+        if not held.holds_job or held.job_key in (None, step.idempotency_key):
+            return False
+        with self.store.session() as s:
+            if any(st.idempotency_key == held.job_key for st in db.open_steps(s)):
+                return False  # owned after all: leave it to its poll
+        if held.state == "busy":
+            calls.call(inst.abort)
+        calls.release(inst, str(held.job_key))
+        self._event("warning", "orphan_job_cleared", f"{inst.name} held {held.job_key} ({held.state}), which no step "
+                                                     f"in flight owns; aborted and released it before {step.idempotency_key}")
+        return True
 
     def _ack(self, step: db.StepInfo, now: datetime) -> None:
         with self.store.session() as s:

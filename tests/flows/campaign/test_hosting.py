@@ -17,6 +17,7 @@ import pytest
 import db
 from flows.campaign import control, instrument_calls
 from flows.campaign.engine import CampaignEngine
+from flows.campaign.failure import fail_campaign
 from flows.campaign.hosting import StepHost, is_split
 from flows.campaign.lease import WorkerLease
 from flows.campaign.runtime import Rig
@@ -94,6 +95,30 @@ def test_a_paused_campaign_starts_no_step_on_another_host(store: db.Store, hosts
     control.resume(store, cid, clock.now())
     b.round()
     assert steps_started(store, cid) > before
+
+
+def test_a_failed_campaigns_job_on_another_hosts_furnace_is_cleared_and_the_next_campaign_gets_it(
+        store: db.Store, hosts: dict[str, Worker]) -> None:
+    one_furnace = 'furnaces = ["furnace-1"]'
+    bad, _ = queue(store, spec_text(2).replace('furnaces = ["furnace-1", "furnace-2", "furnace-3", "furnace-4"]', one_furnace))
+    a, b = hosts["host-a"], hosts["host-b"]
+    a.max_campaigns = 1  # the next campaign waits for this one to end
+    clock = a.rig.clock
+    while not any(st.state == "acked" and st.instrument == "furnace-1" for st in _steps(store, bad)):
+        a.claim()
+        a.round()
+        b.round()
+        clock.sleep(300.0)
+    # the claimant (host A, no furnace) fails it: the anneal is lost in the ledger, not aborted on the device
+    fail_campaign(store, bad, "RuntimeError: the policy raised", clock.now(), a.rig.instruments)
+    assert b.rig.instruments["furnace-1"].status().holds_job
+    good, _ = queue(store, spec_text(2).replace('furnaces = ["furnace-1", "furnace-2", "furnace-3", "furnace-4"]',
+                                                one_furnace))
+    assert run(hosts, store, good) == "completed"
+    assert states(store, good) == {"rewarded": 2}
+    with store.session() as s:
+        cleared = [e.message for e in db.list_events(s, good) if e.kind == "orphan_job_cleared"]
+    assert len(cleared) == 1 and "furnace-1 held C1-E" in cleared[0], cleared
 
 
 def test_a_host_holding_every_instrument_leaves_other_workers_campaigns_alone(store: db.Store, rig: Rig) -> None:
