@@ -40,7 +40,7 @@ from instruments.protocol import StepDriver
 from lab.clock import Clock, WallClock
 from lab.experiment import ExperimentState
 
-__all__ = ["REFUSED_FOR_GOOD", "StepDispatcher", "has_open_step"]
+__all__ = ["REFUSED_FOR_GOOD", "StepDispatcher"]
 
 S = ExperimentState
 #: Refusals of the command itself: sending it again, now or after a restart, can never succeed.
@@ -277,11 +277,6 @@ class StepDispatcher:
         with self.store.session() as s:
             db.log_event(s, self.clock.now(), level, kind, message, campaign_id=self.campaign_id)
         self.on_event(message)
-
-
-def has_open_step(s: Session, experiment_id: int) -> bool:
-    """Whether the experiment has a step in flight (intent committed or acknowledged)."""
-    return any(st.state in ("intent", "acked") for st in db.list_steps(s, experiment_id))
 
 
 def _held_by(step: db.StepInfo) -> str:

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 import db
 from flows.campaign import milestones, pause
 from flows.campaign.analysis import analyse_experiment
-from flows.campaign.dispatch import StepDispatcher, has_open_step
+from flows.campaign.dispatch import StepDispatcher
 from flows.campaign.failure import final_status
 from flows.campaign.hosting import dispatch_candidates, is_split, send_to_free, step_seconds
 from flows.campaign.instrument_health import InstrumentHealth
@@ -47,6 +47,8 @@ __all__ = ["ENDED", "CampaignEngine", "EngineSettings"]
 
 log = logging.getLogger(__name__)
 S = ExperimentState
+#: Step states that keep an experiment from its analysis: still to send, or in flight.
+_UNFINISHED = ("planned", "intent", "acked")
 ACTIVE = (S.PROPOSED, S.DISPATCHED, S.RUNNING)
 #: What :meth:`CampaignEngine.tick` returns when the engine has nothing more to do on this campaign.
 ENDED = ("completed", "cancelled", "failed", "released")
@@ -217,9 +219,10 @@ class CampaignEngine:
         self._analyse_ready()
 
     def _analyse_ready(self) -> None:
-        with self.store.session() as s:
+        with self.store.session() as s:  # two queries, whatever the number of experiments running
             running = db.list_experiments(s, self.campaign_id, states=[S.RUNNING])
-            ready = [e for e in running if db.next_planned_step(s, e.id) is None and not has_open_step(s, e.id)]
+            steps = db.steps_of(s, [e.id for e in running]) if running else {}
+        ready = [e for e in running if not any(st.state in _UNFINISHED for st in steps.get(e.id, []))]
         for exp in ready:
             with self.store.session() as s:
                 outcome = analyse_experiment(s, self.spec, exp.id, self.clock.now())
