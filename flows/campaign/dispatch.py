@@ -227,13 +227,10 @@ class StepDispatcher:
         except UNREACHABLE as exc:
             self._unreachable(inst.name, exc)
             return  # the intent stays; once the instrument answers, the next poll finds the job unknown and sends it
-        except InstrumentBusy as exc:
-            if not cleared and self._cleared_orphan(inst, step):
+        except InstrumentError as exc:
+            if isinstance(exc, InstrumentBusy) and not cleared and self._cleared_orphan(inst, step):
                 self._send(step, inst, cleared=True)
                 return
-            self._event("warning", "dispatch_failed", f"{inst.name}: sending {step.idempotency_key} failed: {exc}")
-            return  # the intent stays, as below
-        except InstrumentError as exc:
             self._event("warning", "dispatch_failed", f"{inst.name}: sending {step.idempotency_key} failed: {exc}")
             return  # the intent stays; the next poll finds the job unknown and claims and sends it again
         self._answered(inst.name)

@@ -254,7 +254,7 @@ class CampaignEngine:
         kind = self.settings.bottleneck_kind
         with self.store.session() as s:
             active = [exp.id for exp in db.list_experiments(s, self.campaign_id, states=list(ACTIVE))]
-            waiting = sum(any(st.instrument_kind == kind and st.state in ("planned", "intent", "acked") for st in steps)
+            waiting = sum(any(st.instrument_kind == kind and st.state in _UNFINISHED for st in steps)
                           for steps in db.steps_of(s, active).values())
         return len(self.kinds[kind]) + self.settings.prefetch - waiting
 

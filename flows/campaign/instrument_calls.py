@@ -96,14 +96,12 @@ def job_status(instrument: StepDriver, job_key: str) -> InstrumentStatus:
     Raises:
         InstrumentError: the device refused, or the trouble outlasted the retries.
     """
-    for delay in [*RETRY_DELAYS, None]:
+    for delay in RETRY_DELAYS:
         try:
             return instrument.job_status(job_key)
         except TRANSIENT:
-            if delay is None:
-                raise
             time.sleep(delay)
-    raise AssertionError("unreachable")  # the loop returns or raises
+    return instrument.job_status(job_key)  # the last try: its trouble is raised
 
 
 def start(instrument: StepDriver, job_key: str, sample_id: str, command: Mapping[str, Any]) -> InstrumentStatus:
